@@ -1,0 +1,48 @@
+# Entry points of bfstats-backfill (SPEC section 8). Everything runs from the repo's own .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ADAPTER_FILES := $(shell find adapters/dbt-chdb -name '*.py' -o -name '*.toml' -o -name '*.yml' -o -name '*.sql' 2>/dev/null)
+DEMO_SCALE ?= 0.02
+
+.PHONY: setup demo test lint format lock clean
+
+setup: $(STAMP) profiles.yml
+
+$(STAMP): pyproject.toml requirements.lock $(ADAPTER_FILES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	# The adapter is a non-editable install: dbt discovers adapters through the dbt.adapters namespace.
+	$(BIN)/python -m pip install --quiet --force-reinstall --no-deps ./adapters/dbt-chdb
+	touch $(STAMP)
+
+# dbt finds profiles.yml in the repo root; the example is the default (embedded engine).
+profiles.yml:
+	cp profiles.yml.example profiles.yml
+
+demo: setup
+	$(BIN)/bfstats generate --scale $(DEMO_SCALE) --seed 42
+	$(BIN)/bfstats backfill all
+	$(BIN)/bfstats status
+
+lint: setup
+	$(BIN)/ruff check flows tests benchmarks adapters
+	$(BIN)/ruff format --check flows tests benchmarks adapters
+	$(BIN)/sqlfluff lint models macros tests/dbt --processes 2
+
+format: setup
+	$(BIN)/ruff format flows tests benchmarks adapters
+	$(BIN)/ruff check --fix flows tests benchmarks adapters
+	$(BIN)/sqlfluff fix models macros tests/dbt --processes 2
+
+test: lint
+	$(BIN)/pytest
+
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^dbt-chdb' > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+clean:
+	rm -rf target logs data $(VENV)

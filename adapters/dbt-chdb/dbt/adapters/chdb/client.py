@@ -1,0 +1,78 @@
+"""A dbt-clickhouse client over an in-process chdb session.
+
+dbt-clickhouse talks to ClickHouse through a `ChClientWrapper` (query, command,
+columns_in_query, settings, version). This one answers the same calls from the embedded
+engine, so dbt-clickhouse's materializations run on it unchanged.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pyarrow as pa
+from dbt.adapters.chdb import engine
+from dbt.adapters.clickhouse import ClickHouseColumn
+from dbt.adapters.clickhouse.dbclient import ChClientWrapper
+from dbt.adapters.clickhouse.query import quote_identifier
+from dbt_common.exceptions import DbtDatabaseError
+
+
+def _arrow_rows(result) -> tuple[list[str], list[tuple]]:
+    data = result.bytes()
+    if not data:
+        return [], []
+    table = pa.ipc.open_stream(data).read_all()
+    columns = [column.to_pylist() for column in table.columns]
+    return table.column_names, list(zip(*columns))
+
+
+class ChdbClient(ChClientWrapper):
+    def _run(self, sql: str, fmt: str = "ArrowStream", parameters=None):
+        try:
+            return self._client.query(sql, fmt, params=parameters or {})
+        except Exception as ex:  # chdb raises its own error types for every server-side error
+            raise DbtDatabaseError(str(ex)) from ex
+
+    def query(self, sql: str, **kwargs):
+        names, rows = _arrow_rows(self._run(sql, parameters=kwargs.get("parameters")))
+        return SimpleNamespace(result_set=rows, column_names=names)
+
+    def command(self, sql: str, **kwargs):
+        names, rows = _arrow_rows(self._run(sql, parameters=kwargs.get("parameters")))
+        if len(rows) == 1:
+            return rows[0][0] if len(names) == 1 else list(rows[0])
+        return None
+
+    def columns_in_query(self, sql: str, **kwargs):
+        result = self._run(
+            f"SELECT * FROM ( \n{sql} \n) LIMIT 0", "JSONCompactEachRowWithNamesAndTypes"
+        )
+        import json
+
+        lines = result.bytes().decode().splitlines()
+        names, types = json.loads(lines[0]), json.loads(lines[1])
+        return [ClickHouseColumn.create(name, ch_type) for name, ch_type in zip(names, types)]
+
+    def get_ch_setting(self, setting_name):
+        row = self.command(
+            "SELECT value, readonly FROM system.settings WHERE name = {name:String}",
+            parameters={"name": setting_name},
+        )
+        return (row[0], row[1]) if row else (None, 0)
+
+    def close(self):
+        self._client.close()
+
+    def _create_client(self, credentials):
+        session = engine.connect(credentials.path)
+        for name, value in self._conn_settings.items():
+            if name == "session_id":
+                continue  # an in-process session is its own session
+            session.query(f"SET {quote_identifier(name)} = {{value:String}}", params={"value": str(value)})
+        return session
+
+    def _set_client_database(self):
+        self._run(f"USE {quote_identifier(self.database)}")
+
+    def _server_version(self):
+        return self.command("SELECT version()")

@@ -1,0 +1,180 @@
+"""The backfill's catalog: services, their target tables and the tables' shapes.
+
+Everything here is read from the dbt project itself: each mart declares in its YAML `meta`
+which service loads it (`service`), the SQLite table (`sqlite_table`), the primary key
+(`sqlite_primary_key`) and the secondary indexes (`sqlite_indexes`), and its contract gives
+the ClickHouse type of every column. Python holds no second copy of those facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALL = "all"
+
+
+class CatalogError(ValueError):
+    """A service name or a mart's meta is wrong; the message says which and what to do."""
+
+
+def pascal_case(snake: str) -> str:
+    """`avg_players` -> `AvgPlayers`, `q25_players` -> `Q25Players` (EF Core column names)."""
+    return "".join(part[:1].upper() + part[1:] for part in snake.split("_") if part)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # the model's column (snake_case)
+    clickhouse_type: str  # from the enforced model contract
+
+    @property
+    def sqlite_name(self) -> str:
+        return pascal_case(self.name)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    model: str  # dbt model name, e.g. server_online_counts
+    unique_id: str  # dbt node id, e.g. model.bfstats.server_online_counts
+    database: str  # ClickHouse database the model is materialized in
+    service: str
+    sqlite_table: str  # e.g. ServerOnlineCounts
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]  # model column names, in key order
+    indexes: tuple[tuple[str, ...], ...]  # model column names of each secondary index
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise CatalogError(f"model {self.model} has no column {name!r}")
+
+    @property
+    def primary_key_name(self) -> str:
+        return f"PK_{self.sqlite_table}"
+
+    def index_name(self, index: tuple[str, ...]) -> str:
+        """EF Core's convention: IX_<Table>_<Col1>_<Col2>."""
+        return "_".join(["IX", self.sqlite_table, *(pascal_case(c) for c in index)])
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    tables: tuple[TableSpec, ...]
+
+    @property
+    def models(self) -> list[str]:
+        return [table.model for table in self.tables]
+
+
+class Catalog:
+    def __init__(self, services: list[Service]):
+        self._services = {service.name: service for service in services}
+
+    @property
+    def names(self) -> list[str]:
+        """Service names in the dbt DAG's order."""
+        return list(self._services)
+
+    def services(self) -> list[Service]:
+        return list(self._services.values())
+
+    def service(self, name: str) -> Service:
+        try:
+            return self._services[name]
+        except KeyError:
+            raise CatalogError(
+                f"unknown service {name!r}; choose from: {ALL}, {', '.join(self._services)}"
+            ) from None
+
+    def select(self, names: list[str] | tuple[str, ...]) -> list[Service]:
+        """The services asked for, `all` meaning every one, in DAG order, without repeats."""
+        if not names:
+            raise CatalogError(f"no service given; choose from: {ALL}, {', '.join(self._services)}")
+        wanted = set()
+        for name in names:
+            if name == ALL:
+                wanted.update(self._services)
+            else:
+                wanted.add(self.service(name).name)
+        return [service for name, service in self._services.items() if name in wanted]
+
+    def table(self, model_or_table: str) -> TableSpec:
+        for service in self._services.values():
+            for table in service.tables:
+                if model_or_table in (table.model, table.sqlite_table):
+                    return table
+        raise CatalogError(f"no mart or SQLite table named {model_or_table!r}")
+
+
+def _topological_order(nodes: dict) -> list[str]:
+    order, seen = [], set()
+
+    def visit(unique_id: str) -> None:
+        if unique_id in seen or unique_id not in nodes:
+            return
+        seen.add(unique_id)
+        for parent in sorted(nodes[unique_id].depends_on.nodes):
+            visit(parent)
+        order.append(unique_id)
+
+    for unique_id in sorted(nodes):
+        visit(unique_id)
+    return order
+
+
+def _meta(node) -> dict:
+    return {**(node.meta or {}), **(node.config.meta or {})}
+
+
+def _table_spec(node) -> TableSpec:
+    meta = _meta(node)
+    columns = tuple(
+        Column(name, column.data_type or "")
+        for name, column in node.columns.items()
+        if column.data_type
+    )
+    if len(columns) != len(node.columns) or not columns:
+        raise CatalogError(
+            f"model {node.name} loads SQLite table {meta.get('sqlite_table')} but not every "
+            "column has a data_type; declare the contract's types in its YAML"
+        )
+    spec = TableSpec(
+        model=node.name,
+        unique_id=node.unique_id,
+        database=node.schema,
+        service=meta["service"],
+        sqlite_table=meta["sqlite_table"],
+        columns=columns,
+        primary_key=tuple(meta.get("sqlite_primary_key") or ()),
+        indexes=tuple(tuple(index) for index in meta.get("sqlite_indexes") or ()),
+    )
+    if not spec.primary_key:
+        raise CatalogError(f"model {node.name} has no sqlite_primary_key in its meta")
+    for name in (*spec.primary_key, *(c for index in spec.indexes for c in index)):
+        spec.column(name)
+    return spec
+
+
+def from_manifest(manifest) -> Catalog:
+    """Build the catalog from a parsed dbt Manifest (marts with `meta.sqlite_table`)."""
+    models = {
+        unique_id: node
+        for unique_id, node in manifest.nodes.items()
+        if node.resource_type == "model"
+    }
+    services: dict[str, list[TableSpec]] = {}
+    for unique_id in _topological_order(models):
+        node = models[unique_id]
+        if _meta(node).get("sqlite_table"):
+            spec = _table_spec(node)
+            services.setdefault(spec.service, []).append(spec)
+    return Catalog([Service(name, tuple(tables)) for name, tables in services.items()])
+
+
+def load() -> Catalog:
+    """Parse the dbt project and return its catalog."""
+    from bfstats import dbt_invoke
+
+    return from_manifest(dbt_invoke.parse_manifest())

@@ -1,0 +1,100 @@
+"""Where things are: the dbt project, the profile, the embedded engine's directory, the SQLite file.
+
+Relative paths are taken from the project root (the folder with dbt_project.yml), whatever the
+current directory, so the CLI, a served Prefect runner and `dbt` run from the repo root all agree.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(os.environ.get("BFSTATS_PROJECT_DIR", Path(__file__).resolve().parents[2]))
+DEFAULT_SQLITE_PATH = "./data/bfstats.db"
+DEFAULT_CHDB_PATH = "./data/clickhouse"
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """A path from the user or the environment, relative paths against the project root."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else (PROJECT_DIR / path).resolve()
+
+
+def sqlite_path(override: str | os.PathLike | None = None) -> Path:
+    return resolve(override or os.environ.get("BFSTATS_SQLITE_PATH") or DEFAULT_SQLITE_PATH)
+
+
+def chdb_path() -> Path:
+    return resolve(os.environ.get("BFSTATS_CHDB_PATH") or DEFAULT_CHDB_PATH)
+
+
+def profiles_dir() -> Path:
+    """The folder that holds profiles.yml; created from profiles.yml.example when missing."""
+    configured = os.environ.get("DBT_PROFILES_DIR")
+    if configured:
+        return resolve(configured)
+    profile = PROJECT_DIR / "profiles.yml"
+    if not profile.exists():
+        shutil.copyfile(PROJECT_DIR / "profiles.yml.example", profile)
+    return PROJECT_DIR
+
+
+def pin_engine_path() -> None:
+    """Give dbt the absolute engine directory, so the profile's `./data/clickhouse` means the same
+    folder for this process and for dbt, whatever the working directory."""
+    os.environ["BFSTATS_CHDB_PATH"] = str(chdb_path())
+
+
+@dataclass(frozen=True)
+class Target:
+    """The ClickHouse the profile points at, as the extractor needs it. Never print `password`."""
+
+    name: str
+    kind: str  # "chdb" (embedded) or "clickhouse" (server over HTTP)
+    database: str  # where the models are materialized
+    path: str | None = None
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    password: str = ""
+    secure: bool = False
+    cluster: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "chdb":
+            return f"embedded ClickHouse at {self.path} (database {self.database})"
+        scheme = "https" if self.secure else "http"
+        return f"ClickHouse {scheme}://{self.user}@{self.host}:{self.port} (database {self.database})"
+
+
+def load_target(target_override: str | None = None) -> Target:
+    """Read the dbt profile `bfstats` with dbt's own renderer (env_var and all)."""
+    from argparse import Namespace
+
+    from dbt.config.profile import Profile, read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt.flags import get_flags, set_from_args
+    from dbt_common.context import set_invocation_context
+
+    pin_engine_path()
+    if get_flags() is None or not hasattr(get_flags(), "PROFILES_DIR"):
+        set_from_args(Namespace(), None)
+    set_invocation_context(os.environ)
+    raw = read_profile(str(profiles_dir()))
+    profile = Profile.from_raw_profiles(raw, "bfstats", ProfileRenderer({}), target_override)
+    creds = profile.credentials
+    if creds.type == "chdb":
+        return Target(profile.target_name, "chdb", creds.schema, path=str(resolve(creds.path)))
+    return Target(
+        profile.target_name,
+        "clickhouse",
+        creds.schema,
+        host=creds.host,
+        port=creds.port or (8443 if creds.secure else 8123),
+        user=creds.user,
+        password=creds.password,
+        secure=creds.secure,
+        cluster=creds.cluster or None,
+    )

@@ -1,0 +1,48 @@
+"""Test set-up shared by every test module.
+
+chdb hosts one embedded engine per process, bound to one data directory, so the whole pytest
+process uses one scratch directory (set before anything opens the engine). Tests that need an
+engine of their own run `bfstats` in a subprocess with other environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SCRATCH = Path(tempfile.mkdtemp(prefix="bfstats-tests-"))
+
+
+def pytest_configure(config):
+    os.environ["BFSTATS_CHDB_PATH"] = str(SCRATCH / "clickhouse")
+    os.environ["BFSTATS_SQLITE_PATH"] = str(SCRATCH / "bfstats.db")
+    os.environ["DBT_TARGET_PATH"] = str(SCRATCH / "target")
+    os.environ["DBT_LOG_PATH"] = str(SCRATCH / "logs")
+    os.environ["BFSTATS_TARGET"] = "local"
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def scratch_dir() -> Path:
+    return SCRATCH
+
+
+@pytest.fixture
+def clickhouse():
+    """A session on this process's embedded engine (closed after the test)."""
+    from dbt.adapters.chdb import engine
+
+    session = engine.connect(os.environ["BFSTATS_CHDB_PATH"])
+    try:
+        yield session
+    finally:
+        session.close()
