@@ -66,7 +66,9 @@ class Target:
         if self.kind == "chdb":
             return f"embedded ClickHouse at {self.path} (database {self.database})"
         scheme = "https" if self.secure else "http"
-        return f"ClickHouse {scheme}://{self.user}@{self.host}:{self.port} (database {self.database})"
+        return (
+            f"ClickHouse {scheme}://{self.user}@{self.host}:{self.port} (database {self.database})"
+        )
 
 
 def load_target(target_override: str | None = None) -> Target:

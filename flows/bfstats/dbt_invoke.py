@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from bfstats import config
 
+FAILED_STATUSES = {"error", "fail", "skipped", "runtime error"}
+
 
 class DbtError(RuntimeError):
     """A dbt command failed; the message names the command and the failing nodes."""
@@ -18,7 +20,11 @@ class DbtOutcome:
     success: bool
     node_status: dict[str, str] = field(default_factory=dict)  # unique_id -> status
     messages: dict[str, str] = field(default_factory=dict)  # unique_id -> error message
+    depends_on: dict[str, list[str]] = field(default_factory=dict)  # unique_id -> parents
     result: object = None
+
+    def failed_nodes(self) -> set[str]:
+        return {uid for uid, status in self.node_status.items() if status in FAILED_STATUSES}
 
 
 def run(args: list[str], dbt_vars: dict | None = None) -> DbtOutcome:
@@ -33,18 +39,21 @@ def run(args: list[str], dbt_vars: dict | None = None) -> DbtOutcome:
     if os.environ.get("BFSTATS_DBT_QUIET", "1") == "1":
         argv += ["--quiet"]
     outcome = dbtRunner().invoke(argv)
-    node_status, messages = {}, {}
+    node_status, messages, depends_on = {}, {}, {}
     results = getattr(outcome.result, "results", None) or []
     for item in results:
-        unique_id = getattr(getattr(item, "node", None), "unique_id", None)
+        node = getattr(item, "node", None)
+        unique_id = getattr(node, "unique_id", None)
         if unique_id is None:
             continue
         node_status[unique_id] = str(item.status)
-        if item.message and str(item.status) in {"error", "fail", "skipped", "runtime error"}:
-            messages[unique_id] = str(item.message)
+        parents = getattr(getattr(node, "depends_on", None), "nodes", None)
+        depends_on[unique_id] = list(parents or [])
+        if str(item.status) in FAILED_STATUSES:
+            messages[unique_id] = str(item.message or item.status)
     if outcome.exception is not None:
         messages["dbt"] = f"dbt {' '.join(args)} failed: {outcome.exception}"
-    return DbtOutcome(outcome.success, node_status, messages, outcome.result)
+    return DbtOutcome(outcome.success, node_status, messages, depends_on, outcome.result)
 
 
 def run_operation(macro: str, macro_args: dict, dbt_vars: dict | None = None) -> DbtOutcome:

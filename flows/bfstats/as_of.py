@@ -1,0 +1,29 @@
+"""The snapshot instant `as_of` (SPEC section 3): parsing, normalising, defaulting to now."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+TEXT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class AsOfError(ValueError):
+    pass
+
+
+def parse(text: str) -> str:
+    """ISO 8601 (`2024-03-13T12:00:00Z`, `2024-03-13 12:00:00`, `+00:00` offsets, a date) ->
+    `YYYY-MM-DDTHH:MM:SSZ` in UTC, truncated to the second. A value without an offset is UTC."""
+    try:
+        instant = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise AsOfError(
+            f"--as-of {text!r} is not an ISO 8601 instant; use e.g. 2024-03-13T12:00:00Z"
+        ) from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC).strftime(TEXT_FORMAT)
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime(TEXT_FORMAT)

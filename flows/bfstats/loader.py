@@ -1,0 +1,260 @@
+"""Load one mart into its SQLite table: resumable 1000-row batches, then an atomic publish.
+
+The rows go first into a staging table `_bfstats_staging_<Table>` (same columns and primary key,
+no secondary indexes) in primary-key order; each batch commits in one transaction with its
+checkpoint, so a crash loses nothing and a rerun continues after the last committed key. When
+every row is there, one transaction empties the target table and copies the staging table into
+it (`INSERT ... SELECT`, in SQLite's C code), then drops the staging table: readers see the old
+contents or the new ones, and the target keeps its own definition and index names (it may belong
+to the API's EF Core migration).
+
+Reading from ClickHouse runs in a thread and is handed over through a small queue, so the next
+batches are fetched and converted while SQLite writes the current one.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from bfstats import extract_query, reconcile, telemetry
+from bfstats.catalog import TableSpec
+from bfstats.clickhouse_source import rows_of
+from bfstats.progress import TableProgress, logger
+from bfstats.sqlite_schema import ddl, drift
+from bfstats.sqlite_store import STAGING_PREFIX, Checkpoints, quote, table_exists
+
+PREFETCH_BATCHES = 8
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class TableLoad:
+    table: str
+    rows_expected: int
+    rows_written: int
+    rows_read: int  # rows read from ClickHouse by this attempt
+    resumed_from: int
+    seconds: float
+    already_published: bool = False
+
+
+def staging_name(spec: TableSpec) -> str:
+    return f"{STAGING_PREFIX}{spec.sqlite_table}"
+
+
+class _Transaction:
+    def __init__(self, conn: sqlite3.Connection, mode: str = "IMMEDIATE"):
+        self.conn, self.mode = conn, mode
+
+    def __enter__(self):
+        self.conn.execute(f"BEGIN {self.mode}")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def transaction(conn: sqlite3.Connection) -> _Transaction:
+    return _Transaction(conn)
+
+
+def _batches(rows: Iterator[list[tuple]], size: int) -> Iterator[list[tuple]]:
+    """Re-cut ClickHouse's blocks into exactly `size` rows (the last one shorter)."""
+    pending: list[tuple] = []
+    for block in rows:
+        pending.extend(block)
+        while len(pending) >= size:
+            yield pending[:size]
+            del pending[:size]
+    if pending:
+        yield pending
+
+
+class _Prefetcher:
+    """Runs the ClickHouse read in a thread, `PREFETCH_BATCHES` batches ahead of the writer."""
+
+    def __init__(self, batches: Iterator[list[tuple]]):
+        self._queue: queue.Queue = queue.Queue(maxsize=PREFETCH_BATCHES)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(batches,), name="clickhouse-reader", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, batches) -> None:
+        try:
+            for batch in batches:
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    break
+            item = _DONE
+        except BaseException as error:  # handed to the writer, which raises it
+            item = error
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def _insert_sql(table: str, spec: TableSpec) -> str:
+    columns = ", ".join(quote(c.sqlite_name) for c in spec.columns)
+    marks = ", ".join("?" for _ in spec.columns)
+    return f"INSERT INTO {quote(table)} ({columns}) VALUES ({marks})"  # noqa: S608 - quoted
+
+
+def _copy_sql(source: str, target: str, spec: TableSpec) -> str:
+    columns = ", ".join(quote(c.sqlite_name) for c in spec.columns)
+    select = f"SELECT {columns} FROM {quote(source)} ORDER BY rowid"  # noqa: S608 - quoted
+    return f"INSERT INTO {quote(target)} ({columns}) {select}"
+
+
+def _count(conn: sqlite3.Connection, table: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]  # noqa: S608
+
+
+def prepare_target(conn: sqlite3.Connection, spec: TableSpec) -> None:
+    """Check the target table against the model (create it when missing); raises on drift."""
+    with transaction(conn):
+        drift.ensure_table(conn, spec)
+
+
+def load_table(
+    conn: sqlite3.Connection,
+    source,
+    spec: TableSpec,
+    *,
+    run_id: str,
+    as_of: str,
+    batch_size: int,
+) -> TableLoad:
+    started = time.perf_counter()
+    log = logger()
+    checkpoints = Checkpoints(conn)
+    staging = staging_name(spec)
+
+    prepare_target(conn, spec)
+    checkpoint = checkpoints.get(spec.sqlite_table)
+    if checkpoint and checkpoint.run_id == run_id and checkpoint.state == "published":
+        log.info("%s: already published by this run, skipped", spec.sqlite_table)
+        return TableLoad(
+            spec.sqlite_table,
+            checkpoint.rows_expected or 0,
+            checkpoint.rows_written,
+            0,
+            checkpoint.rows_written,
+            0.0,
+            already_published=True,
+        )
+
+    count = extract_query.count_query(spec)
+    rows_expected = int(source.scalar(count.name, count.sql, count.parameters))
+    resuming = (
+        checkpoint is not None
+        and checkpoint.run_id == run_id
+        and checkpoint.state == "loading"
+        and table_exists(conn, staging)
+    )
+    with transaction(conn):
+        if resuming:
+            checkpoints.resume(spec.sqlite_table, rows_expected)
+        else:
+            conn.execute(f"DROP TABLE IF EXISTS {quote(staging)}")
+            conn.execute(ddl.table_ddl(spec, table_name=staging, with_indexes=False).create_table)
+            checkpoints.start(spec.sqlite_table, spec.service, run_id, as_of, rows_expected)
+    checkpoint = checkpoints.get(spec.sqlite_table)
+    after_key = checkpoint.last_key if resuming else None
+    resumed_from = checkpoint.rows_written
+
+    progress = TableProgress(spec.sqlite_table, rows_expected, resumed_from)
+    rows_read = _stream_into_staging(
+        conn, source, spec, staging, after_key, batch_size, checkpoints, progress
+    )
+    progress.finish()
+
+    staged = _count(conn, staging)
+    if staged != rows_expected:
+        raise reconcile.ReconciliationError(
+            f"staging table {staging} holds {staged:,} rows but the ClickHouse model "
+            f"{spec.model} has {rows_expected:,}; the table was not published. The source data "
+            "changed during the run or a load was interrupted oddly: rerun with --force"
+        )
+    _publish(conn, spec, staging, checkpoints)
+    seconds = time.perf_counter() - started
+    log.info(
+        "%s: published %s rows in %.1fs (%s read from ClickHouse by this attempt)",
+        spec.sqlite_table,
+        f"{staged:,}",
+        seconds,
+        f"{rows_read:,}",
+    )
+    return TableLoad(spec.sqlite_table, rows_expected, staged, rows_read, resumed_from, seconds)
+
+
+def _stream_into_staging(
+    conn, source, spec, staging, after_key, batch_size, checkpoints, progress
+) -> int:
+    query = extract_query.rows_query(spec, after_key)
+    key_positions = extract_query.key_positions(spec)
+    insert = _insert_sql(staging, spec)
+    blocks = rows_of(source.stream(query.name, query.sql, query.parameters, batch_size))
+    reader = _Prefetcher(_batches(blocks, batch_size))
+    rows_read = 0
+    try:
+        for batch in reader:
+            with (
+                telemetry.span(
+                    "bfstats.batch", query_name=query.name, table=spec.sqlite_table
+                ) as span,
+                transaction(conn),
+            ):
+                conn.executemany(insert, batch)
+                last = batch[-1]
+                checkpoints.advance(spec.sqlite_table, [last[i] for i in key_positions], len(batch))
+                span.row_count = len(batch)
+            rows_read += len(batch)
+            progress.advance(len(batch))
+    finally:
+        reader.stop()
+    return rows_read
+
+
+def _publish(conn, spec: TableSpec, staging: str, checkpoints: Checkpoints) -> None:
+    with (
+        telemetry.span(
+            "bfstats.publish", query_name=f"publish {spec.sqlite_table}", table=spec.sqlite_table
+        ) as span,
+        transaction(conn),
+    ):
+        conn.execute(f"DELETE FROM {quote(spec.sqlite_table)}")  # noqa: S608 - quoted name
+        span.row_count = conn.execute(_copy_sql(staging, spec.sqlite_table, spec)).rowcount
+        conn.execute(f"DROP TABLE {quote(staging)}")
+        checkpoints.mark_published(spec.sqlite_table)

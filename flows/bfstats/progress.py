@@ -1,0 +1,135 @@
+"""Progress of a table's load: a log line every 10 000 rows (rows, rows/s, ETA), a Prefect
+progress artifact per table when running inside a flow, and events for listeners such as the
+CLI's progress bar."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+LOG_EVERY_ROWS = 10_000
+_listeners: list[Callable[[ProgressEvent], None]] = []
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    kind: str  # "start", "advance", "finish"
+    table: str
+    rows_done: int
+    rows_total: int | None
+
+
+def add_listener(listener: Callable[[ProgressEvent], None]) -> None:
+    _listeners.append(listener)
+
+
+def remove_listener(listener: Callable[[ProgressEvent], None]) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def _emit(event: ProgressEvent) -> None:
+    for listener in list(_listeners):
+        listener(event)
+
+
+def logger() -> logging.Logger | logging.LoggerAdapter:
+    """Prefect's run logger inside a flow or task run, the `bfstats` logger elsewhere."""
+    try:
+        from prefect import get_run_logger
+
+        return get_run_logger()
+    except Exception:  # no active run context
+        return logging.getLogger("bfstats")
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
+
+
+class _Artifact:
+    """A Prefect progress artifact, when there is a flow run to attach it to."""
+
+    def __init__(self, table: str, percent: float):
+        self.id = None
+        try:
+            from prefect.artifacts import create_progress_artifact
+            from prefect.context import FlowRunContext
+
+            if FlowRunContext.get() is None:
+                return
+            self.id = create_progress_artifact(
+                progress=percent,
+                key=f"load-{table.lower()}",
+                description=f"Rows of SQLite table {table} written",
+            )
+        except Exception as error:  # the UI's view must never stop a load
+            logger().debug("no progress artifact for %s: %s", table, error)
+
+    def update(self, percent: float) -> None:
+        if self.id is None:
+            return
+        try:
+            from prefect.artifacts import update_progress_artifact
+
+            update_progress_artifact(artifact_id=self.id, progress=percent)
+        except Exception as error:
+            logger().debug("progress artifact update failed: %s", error)
+
+
+class TableProgress:
+    def __init__(self, table: str, rows_total: int | None, rows_done: int = 0):
+        self.table = table
+        self.rows_total = rows_total
+        self.rows_done = rows_done
+        self._started_rows = rows_done
+        self._started = time.perf_counter()
+        self._next_log = (rows_done // LOG_EVERY_ROWS + 1) * LOG_EVERY_ROWS
+        self._log = logger()
+        self._artifact = _Artifact(table, self.percent)
+        if rows_done:
+            self._log.info("%s: resuming after %s rows", table, f"{rows_done:,}")
+        _emit(ProgressEvent("start", table, rows_done, rows_total))
+
+    @property
+    def percent(self) -> float:
+        if not self.rows_total:
+            return 100.0
+        return round(min(100.0, 100.0 * self.rows_done / self.rows_total), 1)
+
+    def rate(self) -> float:
+        elapsed = time.perf_counter() - self._started
+        return (self.rows_done - self._started_rows) / elapsed if elapsed > 0 else 0.0
+
+    def advance(self, rows: int) -> None:
+        self.rows_done += rows
+        _emit(ProgressEvent("advance", self.table, self.rows_done, self.rows_total))
+        if self.rows_done >= self._next_log:
+            self._next_log = (self.rows_done // LOG_EVERY_ROWS + 1) * LOG_EVERY_ROWS
+            self._report()
+
+    def _report(self) -> None:
+        rate = self.rate()
+        total = f"/{self.rows_total:,}" if self.rows_total is not None else ""
+        eta = ""
+        if self.rows_total and rate > 0:
+            eta = f", ETA {format_duration((self.rows_total - self.rows_done) / rate)}"
+        self._log.info(
+            "%s: %s%s rows (%.1f%%), %s rows/s%s",
+            self.table,
+            f"{self.rows_done:,}",
+            total,
+            self.percent,
+            f"{rate:,.0f}",
+            eta,
+        )
+        self._artifact.update(self.percent)
+
+    def finish(self) -> None:
+        self._artifact.update(100.0)
+        _emit(ProgressEvent("finish", self.table, self.rows_done, self.rows_total))
