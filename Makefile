@@ -30,12 +30,12 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check flows tests benchmarks adapters
 	$(BIN)/ruff format --check flows tests benchmarks adapters
-	$(BIN)/sqlfluff lint models macros tests/dbt --processes 2
+	$(BIN)/sqlfluff lint models macros tests/dbt sqlite_checks/macros --processes 2
 
 format: setup
 	$(BIN)/ruff format flows tests benchmarks adapters
 	$(BIN)/ruff check --fix flows tests benchmarks adapters
-	$(BIN)/sqlfluff fix models macros tests/dbt --processes 2
+	$(BIN)/sqlfluff fix models macros tests/dbt sqlite_checks/macros --processes 2
 
 test: lint
 	$(BIN)/pytest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -106,9 +107,11 @@ def _catalog():
 
 
 def _cmd_backfill(args) -> int:
+    # Imported first so that Prefect sets up its log format before dbt touches logging.
     from bfstats import as_of, sqlite_store
     from bfstats.catalog import CatalogError
     from bfstats.config import sqlite_path
+    from bfstats.flow import backfill
 
     try:
         requested_as_of = as_of.parse(args.as_of) if args.as_of else None
@@ -119,7 +122,6 @@ def _cmd_backfill(args) -> int:
         raise UsageError(str(error)) from None
 
     from bfstats.cli_progress import progress_bar
-    from bfstats.flow import backfill
 
     with progress_bar():
         state = backfill(
@@ -222,6 +224,8 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Offline by default: no usage telemetry from the temporary Prefect server.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -117,14 +117,12 @@ def load_service(
     sqlite_path: str,
     source,
     batch_size: int,
-    flow_run_id: str | None,
 ) -> ServiceResult:
     """Load every table of one service, reconcile it, and record the outcome."""
     service = plan.service
     log = logger()
     conn = connect(sqlite_path)
     ledger = RunLedger(conn)
-    ledger.start(plan.run_id, service.name, as_of, flow_run_id)
     result = ServiceResult(service.name, "failed", as_of, plan.run_id)
     started = time.perf_counter()
     log.info("%s: %s", service.name, plan.reason)
@@ -265,6 +263,9 @@ def backfill(
     )
 
     results = [skipped_result(p, ledger) for p in plan.skipped]
+    # Recorded before dbt runs, so that a run killed even during dbt is resumed with its as_of.
+    for service_plan in plan.to_load:
+        ledger.start(service_plan.run_id, service_plan.service.name, plan.as_of, flow_run_id)
     if plan.to_load:
         build = build_models(plan.to_load, plan.as_of)
         source = open_source(config.load_target())
@@ -277,7 +278,6 @@ def backfill(
                     sqlite_path=sqlite_file,
                     source=source,
                     batch_size=batch_size,
-                    flow_run_id=flow_run_id,
                     return_state=True,
                 )
                 results.append(

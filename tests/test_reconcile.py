@@ -1,0 +1,259 @@
+"""Reconciliation of the published SQLite tables: row counts and the dbt-sqlite tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+from bfstats import dbt_invoke
+from bfstats.reconcile import (
+    SQLITE_CHECKS_DIR,
+    ReconciliationError,
+    check_row_count,
+    reconcile,
+    run_sqlite_tests,
+)
+
+# The API's tables as its EF Core migration creates them (SPEC section 4).
+EF_CORE_DDL = """
+create table "ServerOnlineCounts" (
+    "ServerGuid" TEXT NOT NULL, "HourTimestamp" TEXT NOT NULL, "Game" TEXT NOT NULL,
+    "AvgPlayers" REAL NOT NULL, "PeakPlayers" INTEGER NOT NULL, "SampleCount" INTEGER NOT NULL,
+    CONSTRAINT "PK_ServerOnlineCounts" PRIMARY KEY ("ServerGuid", "HourTimestamp"));
+create index "IX_ServerOnlineCounts_Game_HourTimestamp"
+    on "ServerOnlineCounts" ("Game", "HourTimestamp");
+create index "IX_ServerOnlineCounts_HourTimestamp" on "ServerOnlineCounts" ("HourTimestamp");
+create table "PlayerStatsLifetimes" (
+    "PlayerName" TEXT NOT NULL, "TotalRounds" INTEGER NOT NULL, "TotalKills" INTEGER NOT NULL,
+    "TotalDeaths" INTEGER NOT NULL, "TotalScore" INTEGER NOT NULL,
+    "TotalPlayTimeMinutes" REAL NOT NULL, "AvgScorePerRound" REAL NOT NULL,
+    "KdRatio" REAL NOT NULL, "KillRate" REAL NOT NULL, "FirstRoundTime" TEXT NOT NULL,
+    "LastRoundTime" TEXT NOT NULL, "UpdatedAt" TEXT NOT NULL,
+    CONSTRAINT "PK_PlayerStatsLifetimes" PRIMARY KEY ("PlayerName"));
+create table "PlayerServerStats" (
+    "PlayerName" TEXT NOT NULL, "ServerGuid" TEXT NOT NULL, "TotalRounds" INTEGER NOT NULL,
+    "TotalKills" INTEGER NOT NULL, "TotalDeaths" INTEGER NOT NULL, "TotalScore" INTEGER NOT NULL,
+    "TotalPlayTimeMinutes" REAL NOT NULL, "HighestScore" INTEGER NOT NULL,
+    "HighestScoreRoundId" TEXT NOT NULL, "HighestScoreMapName" TEXT NOT NULL,
+    "HighestScoreTime" TEXT NULL, "UpdatedAt" TEXT NOT NULL,
+    CONSTRAINT "PK_PlayerServerStats" PRIMARY KEY ("PlayerName", "ServerGuid"));
+create index "IX_PlayerServerStats_ServerGuid" on "PlayerServerStats" ("ServerGuid");
+create table "PlayerMapStats" (
+    "PlayerName" TEXT NOT NULL, "MapName" TEXT NOT NULL, "ServerGuid" TEXT NOT NULL,
+    "TotalRounds" INTEGER NOT NULL, "TotalKills" INTEGER NOT NULL, "TotalDeaths" INTEGER NOT NULL,
+    "TotalScore" INTEGER NOT NULL, "TotalPlayTimeMinutes" REAL NOT NULL,
+    "UpdatedAt" TEXT NOT NULL,
+    CONSTRAINT "PK_PlayerMapStats" PRIMARY KEY ("PlayerName", "MapName", "ServerGuid"));
+create index "IX_PlayerMapStats_MapName" on "PlayerMapStats" ("MapName");
+create table "PlayerMilestones" (
+    "PlayerName" TEXT NOT NULL, "Milestone" INTEGER NOT NULL, "AchievedAt" TEXT NOT NULL,
+    "TotalKillsAtMilestone" INTEGER NOT NULL, "DaysToAchieve" INTEGER NOT NULL,
+    CONSTRAINT "PK_PlayerMilestones" PRIMARY KEY ("PlayerName", "Milestone"));
+create table "PlayerBestScores" (
+    "PlayerName" TEXT NOT NULL, "Period" TEXT NOT NULL, "Rank" INTEGER NOT NULL,
+    "FinalScore" INTEGER NOT NULL, "FinalKills" INTEGER NOT NULL, "FinalDeaths" INTEGER NOT NULL,
+    "MapName" TEXT NOT NULL, "ServerGuid" TEXT NOT NULL, "RoundEndTime" TEXT NOT NULL,
+    "RoundId" TEXT NOT NULL,
+    CONSTRAINT "PK_PlayerBestScores" PRIMARY KEY ("PlayerName", "Period", "Rank"));
+create table "ServerHourlyPatterns" (
+    "ServerGuid" TEXT NOT NULL, "DayOfWeek" INTEGER NOT NULL, "HourOfDay" INTEGER NOT NULL,
+    "AvgPlayers" REAL NOT NULL, "MinPlayers" REAL NOT NULL, "Q25Players" REAL NOT NULL,
+    "MedianPlayers" REAL NOT NULL, "Q75Players" REAL NOT NULL, "Q90Players" REAL NOT NULL,
+    "MaxPlayers" REAL NOT NULL, "DataPoints" INTEGER NOT NULL, "UpdatedAt" TEXT NOT NULL,
+    CONSTRAINT "PK_ServerHourlyPatterns" PRIMARY KEY ("ServerGuid", "DayOfWeek", "HourOfDay"));
+create table "HourlyPlayerPredictions" (
+    "Game" TEXT NOT NULL, "DayOfWeek" INTEGER NOT NULL, "HourOfDay" INTEGER NOT NULL,
+    "PredictedPlayers" REAL NOT NULL, "DataPoints" INTEGER NOT NULL, "UpdatedAt" TEXT NOT NULL,
+    CONSTRAINT "PK_HourlyPlayerPredictions" PRIMARY KEY ("Game", "DayOfWeek", "HourOfDay"));
+"""
+
+AS_OF = "2024-06-05T12:00:00Z"
+FIRST, LAST = "2024-06-01T08:00:00Z", "2024-06-04T21:30:00Z"
+# A player name that needs quoting anywhere it is spliced into SQL.
+PLAYER = 'O\'Neil "ace" \U0001f3ae'
+
+VALID_ROWS = {
+    "ServerOnlineCounts": [
+        ("srv-1", "2024-06-05T10:00:00Z", "bf1942", 12.5, 20, 60),
+        ("srv-1", "2024-06-05T11:00:00Z", "fh2", 0.0, 0, 1),
+    ],
+    "PlayerStatsLifetimes": [
+        (PLAYER, 3, 40, 0, -15, 90.0, -5.0, 40.0, 0.444, FIRST, LAST, AS_OF),
+        ("bob", 1, 0, 2, 10, 0.0, 10.0, 0.0, 0.0, FIRST, FIRST, AS_OF),
+    ],
+    "PlayerServerStats": [
+        (PLAYER, "srv-1", 3, 40, 0, -15, 90.0, 30, "r-1", "wake", FIRST, AS_OF),
+        ("bob", "srv-1", 1, 0, 2, 10, 0.0, 10, "r-2", "wake", None, AS_OF),
+    ],
+    "PlayerMapStats": [
+        (PLAYER, "wake", "srv-1", 3, 40, 0, -15, 90.0, AS_OF),
+        (PLAYER, "wake", "", 3, 40, 0, -15, 90.0, AS_OF),
+    ],
+    "PlayerMilestones": [
+        (PLAYER, 5000, LAST, 5003, 3),
+        (PLAYER, 10000, LAST, 10010, 3),
+    ],
+    "PlayerBestScores": [
+        (PLAYER, "all_time", 1, 30, 12, 0, "wake", "srv-1", "2024-06-01T08:30:00Z", "r-1"),
+        (PLAYER, "last_30_days", 1, 30, 12, 0, "wake", "srv-1", "2024-06-01T08:30:00Z", "r-1"),
+        (PLAYER, "this_week", 3, 1, 0, 1, "wake", "srv-1", LAST, "r-3"),
+    ],
+    "ServerHourlyPatterns": [
+        ("srv-1", 0, 0, 1.5, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 8, AS_OF),
+        ("srv-1", 6, 23, 1.5, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 8, AS_OF),
+    ],
+    "HourlyPlayerPredictions": [
+        ("bf1942", 0, 0, 17.25, 8, AS_OF),
+        ("fh2", 6, 23, 0.0, 1, AS_OF),
+    ],
+}
+TABLES = list(VALID_ROWS)
+
+
+def insert(conn: sqlite3.Connection, table: str, rows: list[tuple]) -> None:
+    marks = ", ".join("?" * len(rows[0]))
+    conn.executemany(f'insert into "{table}" values ({marks})', rows)
+
+
+def relax(conn: sqlite3.Connection, table: str) -> None:
+    """Recreate `table` without its primary key and NOT NULL constraints, keeping its rows,
+    so a test can store what the EF Core shape would reject."""
+    conn.executescript(
+        f'alter table "{table}" rename to "{table}_strict";'
+        f'create table "{table}" as select * from "{table}_strict";'
+        f'drop table "{table}_strict";'
+    )
+
+
+def counts(**overrides: int) -> dict[str, int]:
+    return {table: len(rows) for table, rows in VALID_ROWS.items()} | overrides
+
+
+@pytest.fixture
+def api_db(tmp_path):
+    """An API database with the 8 tables in EF Core shape, each holding a few valid rows."""
+    path = tmp_path / "api.db"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(EF_CORE_DDL)
+        for table, rows in VALID_ROWS.items():
+            insert(conn, table, rows)
+        conn.commit()
+    return path
+
+
+def test_valid_tables_pass_every_check(api_db):
+    assert run_sqlite_tests(api_db, TABLES) == []
+    reconcile(api_db, counts())
+
+
+def test_row_count_mismatch_names_table_and_model(api_db):
+    with closing(sqlite3.connect(api_db)) as conn:
+        check_row_count(conn, "PlayerStatsLifetimes", 2)
+        with pytest.raises(ReconciliationError) as raised:
+            check_row_count(conn, "PlayerStatsLifetimes", 3)
+    assert str(raised.value).startswith(
+        "SQLite table PlayerStatsLifetimes has 2 rows but the ClickHouse model "
+        "player_stats_lifetimes produced 3 for this run;"
+    )
+
+
+def test_missing_table_is_reported(api_db):
+    with closing(sqlite3.connect(api_db)) as conn:
+        conn.execute('drop table "PlayerMilestones"')
+        with pytest.raises(ReconciliationError, match="SQLite table PlayerMilestones cannot be"):
+            check_row_count(conn, "PlayerMilestones", 2)
+
+
+def test_reconcile_reports_counts_and_test_failures_together(api_db):
+    with closing(sqlite3.connect(api_db)) as conn:
+        conn.execute("""update "HourlyPlayerPredictions" set "HourOfDay" = 24""")
+        conn.commit()
+    with pytest.raises(ReconciliationError) as raised:
+        reconcile(api_db, counts(ServerOnlineCounts=5))
+    message = str(raised.value)
+    assert "SQLite table ServerOnlineCounts has 2 rows but the ClickHouse model" in message
+    assert "SQLite table HourlyPlayerPredictions: dbt test source_value_between" in message
+    assert "PlayerBestScores" not in message
+
+
+BREAKAGES = {
+    "duplicate key": (
+        "PlayerBestScores",
+        """insert into "PlayerBestScores" select * from "PlayerBestScores" where "Rank" = 3""",
+        "source_unique_key_target_PlayerBestScores_PlayerName__Period__Rank",
+    ),
+    "null in not-null column": (
+        "PlayerMapStats",
+        """update "PlayerMapStats" set "TotalKills" = null where "ServerGuid" = ''""",
+        "source_not_null_target_PlayerMapStats_TotalKills",
+    ),
+    "day of week 7": (
+        "ServerHourlyPatterns",
+        """update "ServerHourlyPatterns" set "DayOfWeek" = 7 where "DayOfWeek" = 6""",
+        "source_value_between_target_ServerHourlyPatterns_DayOfWeek",
+    ),
+    "rank 4": (
+        "PlayerBestScores",
+        """update "PlayerBestScores" set "Rank" = 4 where "Rank" = 3""",
+        "source_value_between_target_PlayerBestScores_Rank",
+    ),
+    "unknown period": (
+        "PlayerBestScores",
+        """update "PlayerBestScores" set "Period" = 'last_week' where "Period" = 'this_week'""",
+        "source_accepted_values_target_PlayerBestScores_Period",
+    ),
+}
+
+
+@pytest.mark.parametrize("breakage", list(BREAKAGES))
+def test_each_kind_of_failure_is_reported_with_its_table(api_db, breakage):
+    table, statement, test_name = BREAKAGES[breakage]
+    with closing(sqlite3.connect(api_db)) as conn:
+        relax(conn, table)
+        conn.execute(statement)
+        conn.commit()
+
+    messages = run_sqlite_tests(api_db, [table])
+
+    assert len(messages) == 1, messages
+    assert messages[0].startswith(f"SQLite table {table}: dbt test {test_name}")
+    assert messages[0].endswith("failed with 1 failing row(s)")
+
+
+def test_unknown_table_is_not_a_silent_pass(api_db):
+    assert run_sqlite_tests(api_db, ["PlayerBestScore"]) == [
+        "SQLite table PlayerBestScore has no dbt-sqlite tests; declare it as a table of source "
+        f"'target' in {SQLITE_CHECKS_DIR}/models/target.yml"
+    ]
+
+
+def test_missing_file_is_an_error(tmp_path):
+    with pytest.raises(ReconciliationError, match="does not exist"):
+        run_sqlite_tests(tmp_path / "absent.db", ["PlayerBestScores"])
+    assert not (tmp_path / "absent.db").exists()
+
+
+def test_chdb_and_sqlite_dbt_invocations_alternate_in_one_process(api_db, clickhouse):
+    before = dbt_invoke.run(["debug"])
+    assert before.success, before.messages
+
+    assert run_sqlite_tests(api_db, ["ServerOnlineCounts"]) == []
+
+    dbt_invoke.run_operation("create_raw_tables", {"database": "reconcile_check"})
+    # The chdb adapter really ran the macro after the sqlite invocation.
+    tables = clickhouse.query(
+        "select name from system.tables where database = 'reconcile_check' order by name", "CSV"
+    )
+    assert str(tables).split() == ['"player_rounds"', '"server_online_counts"']
+    # Each project kept its own dbt target folder.
+    target = Path(os.environ["DBT_TARGET_PATH"])
+    assert project_of(target / "manifest.json") == "bfstats"
+    assert project_of(target / "sqlite_checks" / "manifest.json") == "bfstats_sqlite_checks"
+
+
+def project_of(manifest: Path) -> str:
+    return json.loads(manifest.read_text())["metadata"]["project_name"]
