@@ -1,0 +1,478 @@
+"""SQLite DDL built from the model contracts: its text, its validation and its shape in SQLite.
+
+The contract of the 8 marts is written out by hand here (HAND_SPECS) and so is the DDL the API's
+EF Core migration runs (EF_CORE_DDL); test_sqlite_drift.py reuses both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from contextlib import closing
+
+import pytest
+import sqlglot
+from bfstats.catalog import Catalog, Column, Service, TableSpec
+from bfstats.sqlite_schema import SchemaError, UnsupportedTypeError, table_ddl
+from bfstats.sqlite_schema.ddl import validate
+
+UTC = "DateTime('UTC')"
+PERIOD = "Enum8('all_time' = 1, 'last_30_days' = 2, 'this_week' = 3)"
+
+
+def _spec(model, service, table, columns, key, indexes=()):
+    return TableSpec(
+        model=model,
+        unique_id=f"model.bfstats.{model}",
+        database="bfstats",
+        service=service,
+        sqlite_table=table,
+        columns=tuple(Column(*pair) for pair in (c.split(" ", 1) for c in columns)),
+        primary_key=tuple(key),
+        indexes=tuple(tuple(index) for index in indexes),
+    )
+
+
+# The contract table of the brief, one TableSpec per mart.
+HAND_SPECS = [
+    _spec(
+        "server_online_counts",
+        "server-online-counts",
+        "ServerOnlineCounts",
+        [
+            "server_guid String",
+            f"hour_timestamp {UTC}",
+            "game LowCardinality(String)",
+            "avg_players Float64",
+            "peak_players UInt16",
+            "sample_count UInt64",
+        ],
+        ["server_guid", "hour_timestamp"],
+        [["game", "hour_timestamp"], ["hour_timestamp"]],
+    ),
+    _spec(
+        "player_stats_lifetimes",
+        "player-stats",
+        "PlayerStatsLifetimes",
+        [
+            "player_name String",
+            "total_rounds UInt64",
+            "total_kills UInt64",
+            "total_deaths UInt64",
+            "total_score Int64",
+            "total_play_time_minutes Float64",
+            "avg_score_per_round Float64",
+            "kd_ratio Float64",
+            "kill_rate Float64",
+            f"first_round_time {UTC}",
+            f"last_round_time {UTC}",
+            f"updated_at {UTC}",
+        ],
+        ["player_name"],
+    ),
+    _spec(
+        "player_server_stats",
+        "player-stats",
+        "PlayerServerStats",
+        [
+            "player_name String",
+            "server_guid String",
+            "total_rounds UInt64",
+            "total_kills UInt64",
+            "total_deaths UInt64",
+            "total_score Int64",
+            "total_play_time_minutes Float64",
+            "highest_score Int32",
+            "highest_score_round_id String",
+            "highest_score_map_name String",
+            f"highest_score_time Nullable({UTC})",
+            f"updated_at {UTC}",
+        ],
+        ["player_name", "server_guid"],
+        [["server_guid"]],
+    ),
+    _spec(
+        "player_map_stats",
+        "player-stats",
+        "PlayerMapStats",
+        [
+            "player_name String",
+            "map_name String",
+            "server_guid String",
+            "total_rounds UInt64",
+            "total_kills UInt64",
+            "total_deaths UInt64",
+            "total_score Int64",
+            "total_play_time_minutes Float64",
+            f"updated_at {UTC}",
+        ],
+        ["player_name", "map_name", "server_guid"],
+        [["map_name"]],
+    ),
+    _spec(
+        "player_milestones",
+        "player-milestones",
+        "PlayerMilestones",
+        [
+            "player_name String",
+            "milestone UInt32",
+            f"achieved_at {UTC}",
+            "total_kills_at_milestone UInt64",
+            "days_to_achieve Int64",
+        ],
+        ["player_name", "milestone"],
+    ),
+    _spec(
+        "player_best_scores",
+        "player-best-scores",
+        "PlayerBestScores",
+        [
+            "player_name String",
+            f"period {PERIOD}",
+            "rank UInt8",
+            "final_score Int32",
+            "final_kills UInt32",
+            "final_deaths UInt32",
+            "map_name String",
+            "server_guid String",
+            f"round_end_time {UTC}",
+            "round_id String",
+        ],
+        ["player_name", "period", "rank"],
+    ),
+    _spec(
+        "server_hourly_patterns",
+        "server-hourly-patterns",
+        "ServerHourlyPatterns",
+        [
+            "server_guid String",
+            "day_of_week UInt8",
+            "hour_of_day UInt8",
+            "avg_players Float64",
+            "min_players Float64",
+            "q25_players Float64",
+            "median_players Float64",
+            "q75_players Float64",
+            "q90_players Float64",
+            "max_players Float64",
+            "data_points UInt64",
+            f"updated_at {UTC}",
+        ],
+        ["server_guid", "day_of_week", "hour_of_day"],
+    ),
+    _spec(
+        "hourly_player_predictions",
+        "hourly-player-predictions",
+        "HourlyPlayerPredictions",
+        [
+            "game LowCardinality(String)",
+            "day_of_week UInt8",
+            "hour_of_day UInt8",
+            "predicted_players Float64",
+            "data_points UInt64",
+            f"updated_at {UTC}",
+        ],
+        ["game", "day_of_week", "hour_of_day"],
+    ),
+]
+
+
+def hand_spec(name: str) -> TableSpec:
+    return next(spec for spec in HAND_SPECS if name in (spec.model, spec.sqlite_table))
+
+
+def hand_catalog() -> Catalog:
+    services: dict[str, list[TableSpec]] = {}
+    for spec in HAND_SPECS:
+        services.setdefault(spec.service, []).append(spec)
+    return Catalog([Service(name, tuple(tables)) for name, tables in services.items()])
+
+
+# What EF Core's SQLite provider runs for the API's migration (SPEC section 4): key columns
+# first, explicit NULL on nullable columns, a one-column key inline, composite keys as a table
+# constraint, IX_<Table>_<Columns> indexes, and its own history table next to them.
+EF_CORE_DDL = {
+    "__EFMigrationsHistory": """
+CREATE TABLE "__EFMigrationsHistory" (
+    "MigrationId" TEXT NOT NULL CONSTRAINT "PK___EFMigrationsHistory" PRIMARY KEY,
+    "ProductVersion" TEXT NOT NULL
+);""",
+    "ServerOnlineCounts": """
+CREATE TABLE "ServerOnlineCounts" (
+    "ServerGuid" TEXT NOT NULL,
+    "HourTimestamp" TEXT NOT NULL,
+    "Game" TEXT NOT NULL,
+    "AvgPlayers" REAL NOT NULL,
+    "PeakPlayers" INTEGER NOT NULL,
+    "SampleCount" INTEGER NOT NULL,
+    CONSTRAINT "PK_ServerOnlineCounts" PRIMARY KEY ("ServerGuid", "HourTimestamp")
+);
+CREATE INDEX "IX_ServerOnlineCounts_Game_HourTimestamp" ON "ServerOnlineCounts" ("Game", "HourTimestamp");
+CREATE INDEX "IX_ServerOnlineCounts_HourTimestamp" ON "ServerOnlineCounts" ("HourTimestamp");""",  # noqa: E501
+    "PlayerStatsLifetimes": """
+CREATE TABLE "PlayerStatsLifetimes" (
+    "PlayerName" TEXT NOT NULL CONSTRAINT "PK_PlayerStatsLifetimes" PRIMARY KEY,
+    "TotalRounds" INTEGER NOT NULL,
+    "TotalKills" INTEGER NOT NULL,
+    "TotalDeaths" INTEGER NOT NULL,
+    "TotalScore" INTEGER NOT NULL,
+    "TotalPlayTimeMinutes" REAL NOT NULL,
+    "AvgScorePerRound" REAL NOT NULL,
+    "KdRatio" REAL NOT NULL,
+    "KillRate" REAL NOT NULL,
+    "FirstRoundTime" TEXT NOT NULL,
+    "LastRoundTime" TEXT NOT NULL,
+    "UpdatedAt" TEXT NOT NULL
+);""",
+    "PlayerServerStats": """
+CREATE TABLE "PlayerServerStats" (
+    "PlayerName" TEXT NOT NULL,
+    "ServerGuid" TEXT NOT NULL,
+    "TotalRounds" INTEGER NOT NULL,
+    "TotalKills" INTEGER NOT NULL,
+    "TotalDeaths" INTEGER NOT NULL,
+    "TotalScore" INTEGER NOT NULL,
+    "TotalPlayTimeMinutes" REAL NOT NULL,
+    "HighestScore" INTEGER NOT NULL,
+    "HighestScoreRoundId" TEXT NOT NULL,
+    "HighestScoreMapName" TEXT NOT NULL,
+    "HighestScoreTime" TEXT NULL,
+    "UpdatedAt" TEXT NOT NULL,
+    CONSTRAINT "PK_PlayerServerStats" PRIMARY KEY ("PlayerName", "ServerGuid")
+);
+CREATE INDEX "IX_PlayerServerStats_ServerGuid" ON "PlayerServerStats" ("ServerGuid");""",
+    "PlayerMapStats": """
+CREATE TABLE "PlayerMapStats" (
+    "PlayerName" TEXT NOT NULL,
+    "MapName" TEXT NOT NULL,
+    "ServerGuid" TEXT NOT NULL,
+    "TotalRounds" INTEGER NOT NULL,
+    "TotalKills" INTEGER NOT NULL,
+    "TotalDeaths" INTEGER NOT NULL,
+    "TotalScore" INTEGER NOT NULL,
+    "TotalPlayTimeMinutes" REAL NOT NULL,
+    "UpdatedAt" TEXT NOT NULL,
+    CONSTRAINT "PK_PlayerMapStats" PRIMARY KEY ("PlayerName", "MapName", "ServerGuid")
+);
+CREATE INDEX "IX_PlayerMapStats_MapName" ON "PlayerMapStats" ("MapName");""",
+    "PlayerMilestones": """
+CREATE TABLE "PlayerMilestones" (
+    "PlayerName" TEXT NOT NULL,
+    "Milestone" INTEGER NOT NULL,
+    "AchievedAt" TEXT NOT NULL,
+    "TotalKillsAtMilestone" INTEGER NOT NULL,
+    "DaysToAchieve" INTEGER NOT NULL,
+    CONSTRAINT "PK_PlayerMilestones" PRIMARY KEY ("PlayerName", "Milestone")
+);""",
+    "PlayerBestScores": """
+CREATE TABLE "PlayerBestScores" (
+    "PlayerName" TEXT NOT NULL,
+    "Period" TEXT NOT NULL,
+    "Rank" INTEGER NOT NULL,
+    "FinalScore" INTEGER NOT NULL,
+    "FinalKills" INTEGER NOT NULL,
+    "FinalDeaths" INTEGER NOT NULL,
+    "MapName" TEXT NOT NULL,
+    "ServerGuid" TEXT NOT NULL,
+    "RoundEndTime" TEXT NOT NULL,
+    "RoundId" TEXT NOT NULL,
+    CONSTRAINT "PK_PlayerBestScores" PRIMARY KEY ("PlayerName", "Period", "Rank")
+);""",
+    "ServerHourlyPatterns": """
+CREATE TABLE "ServerHourlyPatterns" (
+    "ServerGuid" TEXT NOT NULL,
+    "DayOfWeek" INTEGER NOT NULL,
+    "HourOfDay" INTEGER NOT NULL,
+    "AvgPlayers" REAL NOT NULL,
+    "MinPlayers" REAL NOT NULL,
+    "Q25Players" REAL NOT NULL,
+    "MedianPlayers" REAL NOT NULL,
+    "Q75Players" REAL NOT NULL,
+    "Q90Players" REAL NOT NULL,
+    "MaxPlayers" REAL NOT NULL,
+    "DataPoints" INTEGER NOT NULL,
+    "UpdatedAt" TEXT NOT NULL,
+    CONSTRAINT "PK_ServerHourlyPatterns" PRIMARY KEY ("ServerGuid", "DayOfWeek", "HourOfDay")
+);""",
+    "HourlyPlayerPredictions": """
+CREATE TABLE "HourlyPlayerPredictions" (
+    "Game" TEXT NOT NULL,
+    "DayOfWeek" INTEGER NOT NULL,
+    "HourOfDay" INTEGER NOT NULL,
+    "PredictedPlayers" REAL NOT NULL,
+    "DataPoints" INTEGER NOT NULL,
+    "UpdatedAt" TEXT NOT NULL,
+    CONSTRAINT "PK_HourlyPlayerPredictions" PRIMARY KEY ("Game", "DayOfWeek", "HourOfDay")
+);""",
+}
+
+MART_TABLES = sorted(name for name in EF_CORE_DDL if name != "__EFMigrationsHistory")
+
+
+def ef_core_database(path) -> None:
+    """Create the API's database as its EF Core migration would, at `path`."""
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript("".join(EF_CORE_DDL.values()))
+
+
+def shape(conn: sqlite3.Connection, table: str):
+    """What SQLite reports for `table`: columns (name, type, notnull, pk) and index columns."""
+    columns = conn.execute(
+        'select "name", "type", "notnull", "pk" from pragma_table_info(?) order by "cid"',
+        (table,),
+    ).fetchall()
+    indexes = {
+        name: [
+            row[0]
+            for row in conn.execute(
+                'select "name" from pragma_index_info(?) order by "seqno"', (name,)
+            )
+        ]
+        for (name,) in conn.execute(
+            'select "name" from pragma_index_list(?) where "origin" = \'c\'', (table,)
+        )
+    }
+    return columns, indexes
+
+
+def test_hand_specs_cover_the_eight_tables():
+    assert sorted(spec.sqlite_table for spec in HAND_SPECS) == MART_TABLES
+
+
+def test_server_online_counts_ddl_text():
+    ddl = table_ddl(hand_spec("ServerOnlineCounts"))
+    assert ddl.create_table == (
+        'CREATE TABLE "ServerOnlineCounts" ("ServerGuid" TEXT NOT NULL, '
+        '"HourTimestamp" TEXT NOT NULL, "Game" TEXT NOT NULL, "AvgPlayers" REAL NOT NULL, '
+        '"PeakPlayers" INTEGER NOT NULL, "SampleCount" INTEGER NOT NULL, '
+        'CONSTRAINT "PK_ServerOnlineCounts" PRIMARY KEY ("ServerGuid", "HourTimestamp"))'
+    )
+    assert ddl.create_indexes == [
+        'CREATE INDEX "IX_ServerOnlineCounts_Game_HourTimestamp" '
+        'ON "ServerOnlineCounts"("Game", "HourTimestamp")',
+        'CREATE INDEX "IX_ServerOnlineCounts_HourTimestamp" '
+        'ON "ServerOnlineCounts"("HourTimestamp")',
+    ]
+    assert ddl.statements == [ddl.create_table, *ddl.create_indexes]
+
+
+@pytest.mark.parametrize("table", MART_TABLES)
+def test_generated_table_has_the_shape_of_the_ef_core_table(tmp_path, table):
+    ef_core_database(tmp_path / "api.db")
+    ddl = table_ddl(hand_spec(table))
+    with closing(sqlite3.connect(tmp_path / "ours.db")) as ours:
+        for statement in ddl.statements:
+            ours.execute(statement)
+        ours_shape = shape(ours, table)
+    with closing(sqlite3.connect(tmp_path / "api.db")) as api:
+        api_shape = shape(api, table)
+    assert ours_shape == api_shape
+
+
+@pytest.mark.parametrize("table", MART_TABLES)
+def test_statements_parse_back_unchanged_with_sqlglot(table):
+    for statement in table_ddl(hand_spec(table)).statements:
+        assert sqlglot.parse_one(statement, read="sqlite").sql(dialect="sqlite") == statement
+
+
+def test_columns_describe_the_loader_needs():
+    ddl = table_ddl(hand_spec("player_server_stats"))
+    by_name = {column.name: column for column in ddl.columns}
+    assert ddl.column_names[:2] == ["PlayerName", "ServerGuid"]
+    assert ddl.primary_key == ("PlayerName", "ServerGuid")
+    assert [by_name[name].pk_position for name in ("PlayerName", "ServerGuid")] == [1, 2]
+    assert by_name["TotalKills"].pk_position == 0
+    highest = by_name["HighestScoreTime"]
+    assert (highest.declared_type, highest.not_null, highest.type.is_instant) == (
+        "TEXT",
+        False,
+        True,
+    )
+    assert highest.model_column == "highest_score_time"
+    assert by_name["TotalPlayTimeMinutes"].declared_type == "REAL"
+    assert [c.name for c in ddl.columns if not c.not_null] == ["HighestScoreTime"]
+    period = {c.name: c for c in table_ddl(hand_spec("player_best_scores")).columns}["Period"]
+    assert (period.declared_type, period.type.is_enum, period.type.as_string) == (
+        "TEXT",
+        True,
+        True,
+    )
+
+
+def test_staging_copy_has_same_columns_and_key_and_no_indexes(tmp_path):
+    spec = hand_spec("ServerOnlineCounts")
+    staging = table_ddl(spec, table_name="ServerOnlineCounts__staging", with_indexes=False)
+    target = table_ddl(spec)
+    assert staging.create_indexes == [] and staging.indexes == []
+    assert staging.table == "ServerOnlineCounts__staging"
+    assert staging.columns == target.columns
+    assert 'CONSTRAINT "PK_ServerOnlineCounts"' in staging.create_table
+    with closing(sqlite3.connect(tmp_path / "s.db")) as conn:
+        for statement in [*target.statements, *staging.statements]:
+            conn.execute(statement)
+        staged_columns, staged_indexes = shape(conn, "ServerOnlineCounts__staging")
+        target_columns, _ = shape(conn, "ServerOnlineCounts")
+    assert staged_columns == target_columns
+    assert staged_indexes == {}
+
+
+def test_copy_with_indexes_names_them_after_the_copy():
+    ddl = table_ddl(hand_spec("PlayerMapStats"), table_name="PlayerMapStats_new")
+    assert [index.name for index in ddl.indexes] == ["IX_PlayerMapStats_new_MapName"]
+    assert ddl.create_indexes == [
+        'CREATE INDEX "IX_PlayerMapStats_new_MapName" ON "PlayerMapStats_new"("MapName")'
+    ]
+
+
+def test_identifiers_are_quoted():
+    ddl = table_ddl(hand_spec("PlayerMilestones"), table_name='odd "name"; drop')
+    assert ddl.create_table.startswith('CREATE TABLE "odd ""name""; drop" (')
+
+
+def test_unsupported_column_type_names_model_and_column():
+    spec = hand_spec("PlayerMilestones")
+    spec = dataclasses.replace(spec, columns=(*spec.columns, Column("ratio", "Decimal(9, 3)")))
+    with pytest.raises(UnsupportedTypeError, match=r"model player_milestones, column ratio: .*"):
+        table_ddl(spec)
+
+
+def test_nullable_key_column_is_refused():
+    spec = hand_spec("PlayerMilestones")
+    columns = tuple(
+        Column(c.name, "Nullable(UInt32)") if c.name == "milestone" else c for c in spec.columns
+    )
+    with pytest.raises(SchemaError, match="column milestone: primary key columns cannot be"):
+        table_ddl(dataclasses.replace(spec, columns=columns))
+
+
+def test_columns_that_collide_in_sqlite_are_refused():
+    spec = hand_spec("PlayerMilestones")
+    spec = dataclasses.replace(spec, columns=(*spec.columns, Column("playername", "String")))
+    with pytest.raises(SchemaError, match="player_name and playername both become SQLite column"):
+        table_ddl(spec)
+
+
+def test_key_naming_an_unknown_column_is_refused():
+    spec = dataclasses.replace(hand_spec("PlayerMapStats"), indexes=(("map",),))
+    with pytest.raises(SchemaError, match="has no column 'map'.*sqlite_indexes"):
+        table_ddl(spec)
+
+
+def test_table_name_sqlite_rejects_fails_validation():
+    with pytest.raises(SchemaError, match="failed validation: SQLite rejects"):
+        table_ddl(hand_spec("PlayerMilestones"), table_name="sqlite_staging")
+
+
+def test_validation_catches_ddl_that_does_not_do_what_it_says():
+    ddl = table_ddl(hand_spec("ServerOnlineCounts"))
+    wrong_type = dataclasses.replace(
+        ddl, create_table=ddl.create_table.replace('"AvgPlayers" REAL', '"AvgPlayers" TEXT')
+    )
+    with pytest.raises(SchemaError, match="SQLite made columns"):
+        validate(wrong_type)
+    missing_index = dataclasses.replace(ddl, create_indexes=ddl.create_indexes[:1])
+    with pytest.raises(SchemaError, match="SQLite made indexes"):
+        validate(missing_index)
+    unparsable = dataclasses.replace(ddl, create_table=ddl.create_table + " (((")
+    with pytest.raises(SchemaError, match="does not parse as SQLite|reads back as"):
+        validate(unparsable)
