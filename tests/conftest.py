@@ -46,3 +46,16 @@ def clickhouse():
         yield session
     finally:
         session.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """One real Prefect server for the whole session (started on first use)."""
+    from support import PrefectServer
+
+    server = PrefectServer(tmp_path_factory.mktemp("prefect-home"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

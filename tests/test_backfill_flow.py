@@ -1,0 +1,243 @@
+"""The `backfill` flow end to end, in this process, on the real embedded ClickHouse, a real
+SQLite file and a real Prefect server: the hand-built dataset of tests/datasets.py must land in
+SQLite exactly as EXPECTED, with its run metadata, and the rerun rules must hold."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+
+import datasets
+import pytest
+from bfstats import cli
+from bfstats.catalog import pascal_case
+from bfstats.flow import backfill
+from bfstats.sqlite_store import RunLedger
+from prefect.settings import PREFECT_API_URL, temporary_settings
+
+SOURCE_DB = "flow_raw"
+MART_DB = "flow_marts"
+SERVICES = [
+    "server-online-counts",
+    "player-stats",
+    "player-milestones",
+    "player-best-scores",
+    "server-hourly-patterns",
+    "hourly-player-predictions",
+]
+TABLE_OF_MODEL = {
+    "server_online_counts": "ServerOnlineCounts",
+    "player_stats_lifetimes": "PlayerStatsLifetimes",
+    "player_server_stats": "PlayerServerStats",
+    "player_map_stats": "PlayerMapStats",
+    "player_milestones": "PlayerMilestones",
+    "player_best_scores": "PlayerBestScores",
+    "server_hourly_patterns": "ServerHourlyPatterns",
+    "hourly_player_predictions": "HourlyPlayerPredictions",
+}
+
+
+@pytest.fixture(scope="module")
+def flow_setup(prefect_server):
+    """Raw data in its own database, marts in another; returns a function running the flow."""
+    from dbt.adapters.chdb import engine
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("BFSTATS_SOURCE_DATABASE", SOURCE_DB)
+    patch.setenv("BFSTATS_CH_SCHEMA", MART_DB)
+    session = engine.connect(os.environ["BFSTATS_CHDB_PATH"])
+    try:
+        datasets.load_raw(session, SOURCE_DB)
+    finally:
+        session.close()
+
+    def run(sqlite_path, **parameters):
+        parameters.setdefault("as_of", datasets.AS_OF_ISO)
+        with temporary_settings({PREFECT_API_URL: prefect_server.url}):
+            return backfill(sqlite_path=str(sqlite_path), return_state=True, **parameters)
+
+    yield run
+    patch.undo()
+
+
+@pytest.fixture(scope="module")
+def loaded(flow_setup, tmp_path_factory):
+    """The whole backfill, with 2-row batches so every table takes several checkpoints."""
+    db = tmp_path_factory.mktemp("flow") / "bfstats.db"
+    state = flow_setup(db, services=["all"], batch_size=2)
+    assert state.is_completed(), state.message
+    return db
+
+
+def read_table(db, table: str) -> list[dict]:
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute(f'SELECT * FROM "{table}"')]
+    finally:
+        conn.close()
+
+
+def ledger(db) -> RunLedger:
+    return RunLedger(sqlite3.connect(db))
+
+
+def same_value(actual, expected) -> bool:
+    if isinstance(expected, float) or isinstance(actual, float):
+        return actual is not None and math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9)
+    return actual == expected
+
+
+@pytest.mark.parametrize("model", sorted(TABLE_OF_MODEL))
+def test_table_equals_the_hand_computed_rows(loaded, model):
+    table = TABLE_OF_MODEL[model]
+    expected = [
+        {pascal_case(column): value for column, value in row.items()}
+        for row in datasets.EXPECTED[model]
+    ]
+    actual = read_table(loaded, table)
+    assert len(actual) == len(expected), table
+    columns = list(expected[0]) if expected else []
+
+    def key(row):
+        return tuple(str(row[c]) for c in columns)
+
+    for got, want in zip(sorted(actual, key=key), sorted(expected, key=key), strict=True):
+        assert set(got) == set(want), table
+        mismatched = {c: (got[c], want[c]) for c in want if not same_value(got[c], want[c])}
+        assert not mismatched, f"{table} row {want}: {mismatched}"
+
+
+def test_completion_is_recorded_per_service(loaded):
+    report = {entry["service"]: entry for entry in ledger(loaded).status_report(SERVICES)}
+    for service in SERVICES:
+        entry = report[service]
+        assert entry["status"] == "completed", entry
+        assert entry["as_of"] == datasets.AS_OF_ISO
+        assert entry["rows_written"] == entry["rows_expected"]
+        assert entry["finished_at"] and entry["duration_seconds"] is not None
+    player_stats_rows = sum(
+        len(datasets.EXPECTED[m])
+        for m in ("player_stats_lifetimes", "player_server_stats", "player_map_stats")
+    )
+    assert report["player-stats"]["rows_written"] == player_stats_rows
+
+
+def test_no_staging_table_or_unfinished_checkpoint_is_left(loaded):
+    conn = sqlite3.connect(loaded)
+    names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    states = dict(conn.execute("SELECT sqlite_table, state FROM _bfstats_checkpoints"))
+    conn.close()
+    assert not [name for name in names if name.startswith("_bfstats_staging_")]
+    assert states == dict.fromkeys(TABLE_OF_MODEL.values(), "published")
+
+
+def test_status_json_lists_every_service(loaded, capsys):
+    assert cli.main(["status", "--json", "--sqlite", str(loaded)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sorted(entry["service"] for entry in report) == sorted(SERVICES)
+    for entry in report:
+        assert {"service", "status", "as_of", "rows_written", "rows_expected"} <= set(entry)
+        assert entry["status"] == "completed"
+
+
+def test_status_json_on_a_new_file_says_pending(tmp_path, capsys):
+    assert cli.main(["status", "--json", "--sqlite", str(tmp_path / "new.db")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {entry["status"] for entry in report} == {"pending"}
+    assert len(report) == len(SERVICES)
+
+
+def test_rerun_skips_completed_and_force_reruns_one_service(flow_setup, tmp_path):
+    db = tmp_path / "rerun.db"
+    assert flow_setup(db, services=["player-milestones", "player-best-scores"]).is_completed()
+    before = {s: ledger(db).latest(s) for s in ("player-milestones", "player-best-scores")}
+
+    again = flow_setup(db, services=["all"] and ["player-milestones", "player-best-scores"])
+    assert again.is_completed()
+    assert {r["status"] for r in again.result()} == {"skipped"}
+    assert {s: ledger(db).latest(s) for s in before} == before
+
+    forced = flow_setup(db, services=["player-milestones"], force=True)
+    assert forced.is_completed()
+    milestones = ledger(db).latest("player-milestones")
+    assert milestones.run_id != before["player-milestones"].run_id
+    assert milestones.status == "completed"
+    assert ledger(db).latest("player-best-scores") == before["player-best-scores"]
+    assert len(read_table(db, "PlayerMilestones")) == len(datasets.EXPECTED["player_milestones"])
+    assert ledger(db).latest("server-online-counts") is None
+
+
+def test_a_drifted_table_fails_its_service_only_and_keeps_its_rows(flow_setup, tmp_path):
+    db = tmp_path / "drift.db"
+    conn = sqlite3.connect(db)
+    # The API's table, but with Rank declared TEXT: the model produces INTEGER.
+    conn.executescript(
+        """
+        CREATE TABLE "PlayerBestScores" (
+            "PlayerName" TEXT NOT NULL, "Period" TEXT NOT NULL, "Rank" TEXT NOT NULL,
+            "FinalScore" INTEGER NOT NULL, "FinalKills" INTEGER NOT NULL,
+            "FinalDeaths" INTEGER NOT NULL, "MapName" TEXT NOT NULL, "ServerGuid" TEXT NOT NULL,
+            "RoundEndTime" TEXT NOT NULL, "RoundId" TEXT NOT NULL,
+            CONSTRAINT "PK_PlayerBestScores" PRIMARY KEY ("PlayerName", "Period", "Rank"));
+        INSERT INTO "PlayerBestScores" VALUES
+            ('keep me', 'all_time', '1', 1, 1, 1, 'm', 's', '2024-01-01T00:00:00Z', 'r');
+        """
+    )
+    conn.commit()
+    conn.close()
+    state = flow_setup(db, services=["player-best-scores", "player-milestones"])
+    assert state.is_failed()
+    assert "player-best-scores" in state.message and "Rank" in state.message
+    failed = ledger(db).latest("player-best-scores")
+    assert failed.status == "failed" and "Rank" in failed.error
+    assert ledger(db).latest("player-milestones").status == "completed"
+    assert [row["PlayerName"] for row in read_table(db, "PlayerBestScores")] == ["keep me"]
+
+
+def test_missing_source_tables_fail_with_the_table_and_database(
+    flow_setup, tmp_path, monkeypatch, prefect_server, capsys
+):
+    monkeypatch.setenv("BFSTATS_SOURCE_DATABASE", "no_such_database")
+    with temporary_settings({PREFECT_API_URL: prefect_server.url}):
+        code = cli.main(
+            [
+                "backfill",
+                "player-milestones",
+                "--sqlite",
+                str(tmp_path / "x.db"),
+                "--as-of",
+                datasets.AS_OF_ISO,
+            ]
+        )
+    assert code == 1
+    error = capsys.readouterr().err
+    assert "no_such_database.player_rounds" in error
+    assert "bfstats generate" in error
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["backfill", "player-stat"], "unknown service 'player-stat'"),
+        (["backfill", "all", "--as-of", "13/03/2024"], "is not an ISO 8601 instant"),
+        (["backfill", "all", "--sqlite", "/proc/no/such/dir/x.db"], "cannot create the folder"),
+    ],
+)
+def test_cli_rejects_bad_input_before_running(arguments, message, capsys):
+    assert cli.main(arguments) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_rejects_a_batch_size_below_one(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["backfill", "all", "--batch-size", "0"])
+    assert exit_info.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_cli_rejects_a_sqlite_path_that_is_a_directory(tmp_path, capsys):
+    assert cli.main(["backfill", "all", "--sqlite", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
