@@ -28,12 +28,17 @@ class Query:
     parameters: dict
 
 
+SOURCE_ALIAS = "mart"
+
+
 def _column(name: str) -> exp.Column:
-    return exp.column(name, quoted=True)
+    # Qualified, because ClickHouse resolves a bare name in WHERE and ORDER BY to a SELECT alias
+    # first, and the formatted instants are aliased to their column's own name.
+    return exp.column(name, table=SOURCE_ALIAS, quoted=True)
 
 
 def _relation(spec: TableSpec) -> exp.Table:
-    return exp.table_(spec.model, db=spec.database, quoted=True)
+    return exp.table_(spec.model, db=spec.database, quoted=True, alias=SOURCE_ALIAS)
 
 
 def _select_expression(spec: TableSpec, name: str) -> exp.Expression:
@@ -48,7 +53,7 @@ def _select_expression(spec: TableSpec, name: str) -> exp.Expression:
     elif sqlite_type.as_string:
         value = exp.func("toString", _column(name))
     else:
-        return _column(name)
+        value = _column(name)
     return exp.alias_(value, name, quoted=True)
 
 

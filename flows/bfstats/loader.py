@@ -29,6 +29,8 @@ from bfstats.sqlite_schema import ddl, drift
 from bfstats.sqlite_store import STAGING_PREFIX, Checkpoints, quote, table_exists
 
 PREFETCH_BATCHES = 8
+# ClickHouse hands over blocks of this many rows; they are re-cut into `batch_size` batches.
+READ_BLOCK_ROWS = 65_536
 _DONE = object()
 
 
@@ -225,7 +227,9 @@ def _stream_into_staging(
     query = extract_query.rows_query(spec, after_key)
     key_positions = extract_query.key_positions(spec)
     insert = _insert_sql(staging, spec)
-    blocks = rows_of(source.stream(query.name, query.sql, query.parameters, batch_size))
+    blocks = rows_of(
+        source.stream(query.name, query.sql, query.parameters, max(batch_size, READ_BLOCK_ROWS))
+    )
     reader = _Prefetcher(_batches(blocks, batch_size))
     rows_read = 0
     try:
