@@ -11,18 +11,23 @@ class AsOfError(ValueError):
     pass
 
 
-def parse(text: str) -> str:
+def parse(text: str, option: str = "--as-of") -> str:
     """ISO 8601 (`2024-03-13T12:00:00Z`, `2024-03-13 12:00:00`, `+00:00` offsets, a date) ->
     `YYYY-MM-DDTHH:MM:SSZ` in UTC, truncated to the second. A value without an offset is UTC."""
     try:
         instant = datetime.fromisoformat(text.strip())
     except ValueError:
         raise AsOfError(
-            f"--as-of {text!r} is not an ISO 8601 instant; use e.g. 2024-03-13T12:00:00Z"
+            f"{option} {text!r} is not an ISO 8601 instant; use e.g. 2024-03-13T12:00:00Z"
         ) from None
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return instant.astimezone(UTC).strftime(TEXT_FORMAT)
+
+
+def to_datetime(text: str) -> datetime:
+    """A normalised `YYYY-MM-DDTHH:MM:SSZ` text as an aware UTC datetime."""
+    return datetime.strptime(text, TEXT_FORMAT).replace(tzinfo=UTC)
 
 
 def now() -> str:

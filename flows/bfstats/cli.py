@@ -6,9 +6,7 @@ import argparse
 import os
 import sys
 
-
-class UsageError(Exception):
-    """Bad input from the user; the message says what to do."""
+from bfstats.errors import UsageError
 
 
 def _positive_int(text: str) -> int:
@@ -56,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument(
         "--days", type=_positive_int, default=180, help="days of history ending now"
+    )
+    generate.add_argument(
+        "--end-time",
+        help="ISO 8601 UTC instant the data ends at (default: now, truncated to the minute); "
+        "fix it for repeatable data",
     )
     generate.add_argument(
         "--replace",
@@ -200,7 +203,14 @@ def _cmd_serve(args) -> int:
 
 
 def _cmd_generate(args) -> int:
-    from bfstats import demo
+    from bfstats import as_of, demo
+
+    try:
+        end_time = (
+            as_of.to_datetime(as_of.parse(args.end_time, "--end-time")) if args.end_time else None
+        )
+    except as_of.AsOfError as error:
+        raise UsageError(str(error)) from None
 
     report = demo.generate(
         scale=args.scale,
@@ -208,6 +218,7 @@ def _cmd_generate(args) -> int:
         cadence_minutes=args.cadence_minutes,
         days=args.days,
         replace=args.replace,
+        end_time=end_time,
     )
     for line in report.summary_lines():
         print(line)
