@@ -121,11 +121,12 @@ def main() -> None:
         env,
     )
     base_rows, proj_rows = table_rows(baseline_db), table_rows(project_db)
-    if base_rows != proj_rows:
-        raise SystemExit(f"row counts differ: baseline {base_rows}, project {proj_rows}")
+    pk_rows = table_rows(pk_only_db)
+    if not base_rows == pk_rows == proj_rows:
+        raise SystemExit(f"row counts differ: baselines {base_rows} {pk_rows}, project {proj_rows}")
 
     print(f"\nServerOnlineCounts at scale {args.scale}, as_of {as_of:%Y-%m-%dT%H:%M:%SZ}")
-    print(f"{'':10} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'peak RSS':>10}")
+    print(f"{'':46} {'rows':>10} {'seconds':>9} {'rows/s':>10} {'peak RSS':>10}")
     for label, rows, seconds, rss in (
         ("baseline", base_rows, base_s, base_rss),
         ("project", proj_rows, proj_s, proj_rss),

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 LOG_EVERY_ROWS = 10_000
+# Each artifact update is a call to the Prefect API: at most one per this many seconds.
+ARTIFACT_EVERY_SECONDS = 2.0
 _listeners: list[Callable[[ProgressEvent], None]] = []
 
 
@@ -57,6 +59,7 @@ class _Artifact:
 
     def __init__(self, table: str, percent: float):
         self.id = None
+        self._last_update = 0.0
         try:
             from prefect.artifacts import create_progress_artifact
             from prefect.context import FlowRunContext
@@ -71,9 +74,13 @@ class _Artifact:
         except Exception as error:  # the UI's view must never stop a load
             logger().debug("no progress artifact for %s: %s", table, error)
 
-    def update(self, percent: float) -> None:
+    def update(self, percent: float, force: bool = False) -> None:
         if self.id is None:
             return
+        now = time.monotonic()
+        if not force and now - self._last_update < ARTIFACT_EVERY_SECONDS:
+            return
+        self._last_update = now
         try:
             from prefect.artifacts import update_progress_artifact
 
@@ -131,5 +138,5 @@ class TableProgress:
         self._artifact.update(self.percent)
 
     def finish(self) -> None:
-        self._artifact.update(100.0)
+        self._artifact.update(100.0, force=True)
         _emit(ProgressEvent("finish", self.table, self.rows_done, self.rows_total))

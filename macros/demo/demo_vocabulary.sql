@@ -38,7 +38,7 @@
             'Иван', 'Ξένος', '李小龙', '山田', 'Kowalski', "O'Brien", "d'Artagnan",
             'Major "Pain"', 'The "Sarge"', 'Sgt Rock', 'Lt. Dan', 'Big Mike', '🔥Inferno',
             '💀Reaper', 'Snake🐍', '★Star★', 'xXx_Killer_xXx', 'N00b', '-=Shadow=-',
-            'Back\\slash', 'Zero Cool', 'Tommy', 'Ivan', 'Hans', 'Gunny'],
+            'Slash/Dot', 'Zero Cool', 'Tommy', 'Ivan', 'Hans', 'Gunny'],
         'name_separators': ['', '_', ' ', '.', '-'],
         'bot_names': [
             'Fritz', 'Tommy', 'Ivan', 'Kenji', 'Charlie', 'Joe', 'Pierre', 'Giuseppe'],
