@@ -23,9 +23,8 @@ profiles.yml:
 	cp profiles.yml.example profiles.yml
 
 demo: setup
-	$(BIN)/bfstats generate --scale $(DEMO_SCALE) --seed 42
-	$(BIN)/bfstats backfill all
-	$(BIN)/bfstats status
+	$(BIN)/bfstats generate --scale $(DEMO_SCALE) --seed 42 --replace
+	$(BIN)/bfstats backfill all --force
 
 lint: setup
 	$(BIN)/ruff check flows tests benchmarks adapters

@@ -58,4 +58,8 @@ def prefect_server(tmp_path_factory):
     try:
         yield server
     finally:
+        # Ship the in-process flows' last log records before their server goes away.
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=10)
         server.stop()

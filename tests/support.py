@@ -89,6 +89,27 @@ def table_difference(db: Path, reference: Path, table: str) -> tuple[int, int, i
         conn.close()
 
 
+SERVICES = [
+    "server-online-counts",
+    "player-stats",
+    "player-milestones",
+    "player-best-scores",
+    "server-hourly-patterns",
+    "hourly-player-predictions",
+]
+# Generated-data scale of the tests that run `bfstats` in other processes.
+SCALE = os.environ.get("BFSTATS_TEST_SCALE", "0.01")
+
+
+def generated_workdir(workdir: Path, server: PrefectServer, seed: int) -> dict[str, str]:
+    """Generate raw data into a fresh engine directory under `workdir`; return the environment
+    that points `bfstats` at it and at the Prefect server."""
+    env = {**isolated_env(workdir), **server.env()}
+    result = bfstats("generate", "--scale", SCALE, "--seed", str(seed), "--replace", env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return env
+
+
 TABLES = [
     "ServerOnlineCounts",
     "PlayerStatsLifetimes",

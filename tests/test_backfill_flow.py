@@ -16,17 +16,10 @@ from bfstats.catalog import pascal_case
 from bfstats.flow import backfill
 from bfstats.sqlite_store import RunLedger
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from support import SERVICES
 
 SOURCE_DB = "flow_raw"
 MART_DB = "flow_marts"
-SERVICES = [
-    "server-online-counts",
-    "player-stats",
-    "player-milestones",
-    "player-best-scores",
-    "server-hourly-patterns",
-    "hourly-player-predictions",
-]
 TABLE_OF_MODEL = {
     "server_online_counts": "ServerOnlineCounts",
     "player_stats_lifetimes": "PlayerStatsLifetimes",
@@ -241,3 +234,45 @@ def test_cli_rejects_a_batch_size_below_one(capsys):
 def test_cli_rejects_a_sqlite_path_that_is_a_directory(tmp_path, capsys):
     assert cli.main(["backfill", "all", "--sqlite", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+def schema_objects(db) -> list[tuple]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master "
+            "WHERE substr(tbl_name, 1, 9) != '_bfstats_' ORDER BY type, name"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_backfill_into_the_apis_own_tables_keeps_their_schema(flow_setup, tmp_path):
+    from test_sqlite_ddl import ef_core_database
+
+    db = tmp_path / "api.db"
+    ef_core_database(db)
+    conn = sqlite3.connect(db)
+    conn.executescript(
+        """
+        CREATE TABLE "Players" ("Id" INTEGER NOT NULL CONSTRAINT "PK_Players" PRIMARY KEY,
+                                "Name" TEXT NOT NULL);
+        CREATE INDEX "IX_Players_Name" ON "Players" ("Name");
+        INSERT INTO "Players" VALUES (1, 'alice'), (2, 'bob');
+        INSERT INTO "__EFMigrationsHistory" VALUES ('20240101000000_Analytics', '8.0.0');
+        """
+    )
+    conn.commit()
+    conn.close()
+    before = schema_objects(db)
+
+    state = flow_setup(db, services=["all"])
+    assert state.is_completed(), state.message
+
+    assert schema_objects(db) == before  # same tables, same indexes, same CREATE statements
+    assert read_table(db, "Players") == [{"Id": 1, "Name": "alice"}, {"Id": 2, "Name": "bob"}]
+    assert len(read_table(db, "__EFMigrationsHistory")) == 1
+    for model, table in TABLE_OF_MODEL.items():
+        assert len(read_table(db, table)) == len(datasets.EXPECTED[model]), table
+    indexes = {row[1] for row in before if row[0] == "index" and row[3]}
+    assert "IX_ServerOnlineCounts_Game_HourTimestamp" in indexes

@@ -11,10 +11,9 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from support import BIN, REPO, TABLES, bfstats, isolated_env, query, table_difference, wait_for
+from support import BIN, REPO, TABLES, bfstats, generated_workdir, query, table_difference, wait_for
 
 pytestmark = pytest.mark.slow
-SCALE = os.environ.get("BFSTATS_TEST_SCALE", "0.01")
 # The generated data ends now; an instant inside it, fixed for every run of this module.
 AS_OF = datetime.now(UTC).replace(minute=0, second=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 BATCH = "10"
@@ -23,10 +22,7 @@ BATCH = "10"
 @pytest.fixture(scope="module")
 def generated(prefect_server, tmp_path_factory):
     work = tmp_path_factory.mktemp("crash")
-    env = {**isolated_env(work), **prefect_server.env()}
-    result = bfstats("generate", "--scale", SCALE, "--seed", "7", "--replace", env=env)
-    assert result.returncode == 0, result.stderr
-    return work, env
+    return work, generated_workdir(work, prefect_server, seed=7)
 
 
 @pytest.fixture(scope="module")

@@ -13,28 +13,17 @@ from bfstats.sqlite_store import connect
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import State, StateType
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from support import BIN, REPO, TABLES, bfstats, isolated_env, query, wait_for
+from support import BIN, REPO, SERVICES, TABLES, generated_workdir, query, wait_for
 
 pytestmark = pytest.mark.slow
-SCALE = os.environ.get("BFSTATS_TEST_SCALE", "0.01")
-DEPLOYMENTS = [
-    "all",
-    "server-online-counts",
-    "player-stats",
-    "player-milestones",
-    "player-best-scores",
-    "server-hourly-patterns",
-    "hourly-player-predictions",
-]
+DEPLOYMENTS = ["all", *SERVICES]
 
 
 @pytest.fixture(scope="module")
 def runner(prefect_server, tmp_path_factory):
     """Generated raw data, and `bfstats serve` serving every deployment against the server."""
     work = tmp_path_factory.mktemp("deploy")
-    env = {**isolated_env(work), **prefect_server.env()}
-    generated = bfstats("generate", "--scale", SCALE, "--seed", "11", "--replace", env=env)
-    assert generated.returncode == 0, generated.stderr
+    env = generated_workdir(work, prefect_server, seed=11)
     log = (work / "serve.log").open("w")
     serve = subprocess.Popen(
         [str(BIN / "bfstats"), "serve"],

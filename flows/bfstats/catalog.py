@@ -8,6 +8,8 @@ the ClickHouse type of every column. Python holds no second copy of those facts.
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 
 ALL = "all"
@@ -174,7 +176,17 @@ def from_manifest(manifest) -> Catalog:
 
 
 def load() -> Catalog:
-    """Parse the dbt project and return its catalog."""
+    """Parse the dbt project and return its catalog. Parsed once per process and configuration
+    (the CLI validates service names with it, then the flow reuses it); the environment is part
+    of the key because the profile, and so each mart's database, comes from it."""
+    settings = tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith(("BFSTATS_", "DBT_")))
+    )
+    return _load(settings)
+
+
+@functools.cache
+def _load(settings: tuple) -> Catalog:
     from bfstats import dbt_invoke
 
     return from_manifest(dbt_invoke.parse_manifest())

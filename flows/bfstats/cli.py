@@ -138,8 +138,30 @@ def _cmd_backfill(args) -> int:
     if state.is_failed():
         print(f"bfstats: backfill failed: {state.message}", file=sys.stderr)
         return 1
-    _print_status(path, as_json=False)
+    _print_summary(state.result(), path)
     return 0
+
+
+def _print_summary(results: list[dict], path) -> None:
+    """One line per table loaded (or per service skipped)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"backfill into {path}")
+    for column in ("service", "status", "as_of", "table", "rows", "seconds"):
+        table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
+    for result in results:
+        loads = result["tables"] or [None]
+        for load in loads:
+            table.add_row(
+                result["service"],
+                result["status"],
+                result["as_of"],
+                load["table"] if load else "-",
+                f"{load['rows_written']:,}" if load else f"{result['rows_written']:,}",
+                f"{load['seconds']:.1f}" if load else "",
+            )
+    Console().print(table)
 
 
 def _print_status(path, as_json: bool) -> None:

@@ -7,6 +7,7 @@ engine, so dbt-clickhouse's materializations run on it unchanged.
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pyarrow as pa
@@ -23,7 +24,7 @@ def _arrow_rows(result) -> tuple[list[str], list[tuple]]:
         return [], []
     table = pa.ipc.open_stream(data).read_all()
     columns = [column.to_pylist() for column in table.columns]
-    return table.column_names, list(zip(*columns))
+    return table.column_names, list(zip(*columns, strict=True))
 
 
 class ChdbClient(ChClientWrapper):
@@ -44,14 +45,15 @@ class ChdbClient(ChClientWrapper):
         return None
 
     def columns_in_query(self, sql: str, **kwargs):
-        result = self._run(
-            f"SELECT * FROM ( \n{sql} \n) LIMIT 0", "JSONCompactEachRowWithNamesAndTypes"
-        )
-        import json
-
+        # `sql` is the model SQL dbt compiled, as dbt-clickhouse's HTTP client wraps it too.
+        wrapped = f"SELECT * FROM ( \n{sql} \n) LIMIT 0"  # noqa: S608
+        result = self._run(wrapped, "JSONCompactEachRowWithNamesAndTypes")
         lines = result.bytes().decode().splitlines()
         names, types = json.loads(lines[0]), json.loads(lines[1])
-        return [ClickHouseColumn.create(name, ch_type) for name, ch_type in zip(names, types)]
+        return [
+            ClickHouseColumn.create(name, ch_type)
+            for name, ch_type in zip(names, types, strict=True)
+        ]
 
     def get_ch_setting(self, setting_name):
         row = self.command(
@@ -68,7 +70,9 @@ class ChdbClient(ChClientWrapper):
         for name, value in self._conn_settings.items():
             if name == "session_id":
                 continue  # an in-process session is its own session
-            session.query(f"SET {quote_identifier(name)} = {{value:String}}", params={"value": str(value)})
+            session.query(
+                f"SET {quote_identifier(name)} = {{value:String}}", params={"value": str(value)}
+            )
         return session
 
     def _set_client_database(self):
