@@ -276,3 +276,23 @@ def test_backfill_into_the_apis_own_tables_keeps_their_schema(flow_setup, tmp_pa
         assert len(read_table(db, table)) == len(datasets.EXPECTED[model]), table
     indexes = {row[1] for row in before if row[0] == "index" and row[3]}
     assert "IX_ServerOnlineCounts_Game_HourTimestamp" in indexes
+
+
+def test_schema_command_prints_ddl_and_reports_drift_without_writing(tmp_path, capsys):
+    fresh = tmp_path / "fresh.db"
+    assert cli.main(["schema", "--sqlite", str(fresh), "--sql"]) == 0
+    out = capsys.readouterr().out
+    assert 'CREATE TABLE "ServerOnlineCounts"' in out
+    assert "IX_ServerOnlineCounts_Game_HourTimestamp" in out
+    assert not fresh.exists()
+
+    drifted = tmp_path / "drifted.db"
+    conn = sqlite3.connect(drifted)
+    conn.execute('CREATE TABLE "PlayerMilestones" ("PlayerName" TEXT NOT NULL)')
+    conn.commit()
+    conn.close()
+    before = drifted.read_bytes()
+    assert cli.main(["schema", "--sqlite", str(drifted)]) == 1
+    out = capsys.readouterr().out
+    assert "PlayerMilestones" in out and "Milestone" in out
+    assert drifted.read_bytes() == before
