@@ -296,3 +296,14 @@ def test_schema_command_prints_ddl_and_reports_drift_without_writing(tmp_path, c
     out = capsys.readouterr().out
     assert "PlayerMilestones" in out and "Milestone" in out
     assert drifted.read_bytes() == before
+
+
+def test_one_service_into_a_fresh_mart_database(flow_setup, tmp_path, monkeypatch):
+    # Only player-stats' models exist afterwards; tests that also read other marts must not run.
+    monkeypatch.setenv("BFSTATS_CH_SCHEMA", "flow_marts_player_stats_only")
+    db = tmp_path / "one.db"
+    state = flow_setup(db, services=["player-stats"])
+    assert state.is_completed(), state.message
+    assert len(read_table(db, "PlayerStatsLifetimes")) == len(
+        datasets.EXPECTED["player_stats_lifetimes"]
+    )

@@ -142,9 +142,15 @@ def _cmd_backfill(args) -> int:
     return 0
 
 
+def _console():
+    """A rich console; wide enough for the tables when the output is a file or a pipe."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=140)
+
+
 def _print_summary(results: list[dict], path) -> None:
     """One line per table loaded (or per service skipped)."""
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"backfill into {path}")
@@ -161,7 +167,7 @@ def _print_summary(results: list[dict], path) -> None:
                 f"{load['rows_written']:,}" if load else f"{result['rows_written']:,}",
                 f"{load['seconds']:.1f}" if load else "",
             )
-    Console().print(table)
+    _console().print(table)
 
 
 def _print_status(path, as_json: bool) -> None:
@@ -180,7 +186,6 @@ def _print_status(path, as_json: bool) -> None:
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"bfstats backfill status - {path}")
@@ -198,7 +203,7 @@ def _print_status(path, as_json: bool) -> None:
             f"{duration:.1f}s" if duration is not None else "",
             (entry.get("error") or "")[:200],
         )
-    Console().print(table)
+    _console().print(table)
 
 
 def _cmd_status(args) -> int:
