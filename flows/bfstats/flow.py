@@ -161,14 +161,16 @@ def load_service(
                 raise reconcile.ReconciliationError(
                     f"dbt-sqlite tests failed for {service.name}: " + "; ".join(failures)
                 )
-            result.rows_expected = sum(t["rows_expected"] for t in result.tables)
-            result.rows_written = sum(t["rows_written"] for t in result.tables)
-            span.row_count = result.rows_written
+            span.row_count = sum(t["rows_written"] for t in result.tables)
         result.status = "completed"
     except Exception as error:
         result.error = f"{type(error).__name__}: {error}"
         log.error("%s failed: %s", service.name, result.error)
     finally:
+        # Also for a failed service: what its tables published before the failure.
+        if result.tables:
+            result.rows_expected = sum(t["rows_expected"] for t in result.tables)
+        result.rows_written = sum(t["rows_written"] for t in result.tables)
         result.seconds = round(time.perf_counter() - started, 3)
         ledger.finish(
             plan.run_id,

@@ -212,7 +212,7 @@ def load_table(
             f"{spec.model} has {rows_expected:,}; the table was not published. The source data "
             "changed during the run or a load was interrupted oddly: rerun with --force"
         )
-    _publish(conn, spec, staging, checkpoints)
+    _publish(conn, spec, staging, staged, checkpoints)
     seconds = time.perf_counter() - started
     log.info(
         "%s: published %s rows in %.1fs (%s read from ClickHouse by this attempt)",
@@ -254,16 +254,7 @@ def _stream_into_staging(
     return rows_read
 
 
-def _secondary_indexes(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
-    """(name, CREATE statement) of the table's own indexes, not the primary key's."""
-    return conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-        "AND sql IS NOT NULL ORDER BY name",
-        (table,),
-    ).fetchall()
-
-
-def _publish(conn, spec: TableSpec, staging: str, checkpoints: Checkpoints) -> None:
+def _publish(conn, spec: TableSpec, staging: str, rows: int, checkpoints: Checkpoints) -> None:
     """Swap the staging rows in, in one transaction; readers see the old rows or the new ones."""
     table = spec.sqlite_table
     with (
@@ -272,10 +263,11 @@ def _publish(conn, spec: TableSpec, staging: str, checkpoints: Checkpoints) -> N
     ):
         target_ddl = ddl.table_ddl(spec)
         if _is_our_empty_table(conn, table, target_ddl.create_table):
-            span.row_count = _rename_into_place(conn, staging, table, target_ddl)
+            _rename_into_place(conn, staging, table, target_ddl)
         else:
-            span.row_count = _copy_into_place(conn, spec, staging, table)
+            _copy_into_place(conn, spec, staging, table)
         checkpoints.mark_published(table)
+        span.row_count = rows
 
 
 def _is_our_empty_table(conn: sqlite3.Connection, table: str, create_table: str) -> bool:
@@ -287,17 +279,16 @@ def _is_our_empty_table(conn: sqlite3.Connection, table: str, create_table: str)
     return conn.execute(f"SELECT 1 FROM {quote(table)} LIMIT 1").fetchone() is None  # noqa: S608
 
 
-def _rename_into_place(conn, staging: str, table: str, target_ddl) -> int:
+def _rename_into_place(conn, staging: str, table: str, target_ddl) -> None:
     """The target is the empty table this project created from the same DDL as the staging
     table (first load into a new file): the staging table becomes the target, no copy."""
     conn.execute(f"DROP TABLE {quote(table)}")
     conn.execute(f"ALTER TABLE {quote(staging)} RENAME TO {quote(table)}")
     for create in target_ddl.create_indexes:
         conn.execute(create)
-    return _count(conn, table)
 
 
-def _copy_into_place(conn, spec: TableSpec, staging: str, table: str) -> int:
+def _copy_into_place(conn, spec: TableSpec, staging: str, table: str) -> None:
     """The target may be the API's own (EF Core) table: keep it, replace its rows. Its secondary
     indexes are dropped and re-created from their own stored CREATE statements around the copy:
     building an index from sorted data is several times faster than growing it row by row in
@@ -307,11 +298,10 @@ def _copy_into_place(conn, spec: TableSpec, staging: str, table: str) -> int:
     for name, _ in indexes:
         conn.execute(f"DROP INDEX {quote(name)}")
     conn.execute(f"DELETE FROM {quote(table)}")  # noqa: S608 - quoted name
-    copied = conn.execute(_copy_sql(staging, table, spec)).rowcount
+    conn.execute(_copy_sql(staging, table, spec))
     for _, create in indexes:
         conn.execute(create)
     conn.execute(f"DROP TABLE {quote(staging)}")
-    return copied
 
 
 def _secondary_indexes(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
