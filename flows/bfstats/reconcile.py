@@ -23,6 +23,7 @@ from contextlib import closing
 from pathlib import Path
 
 from bfstats import config
+from bfstats.sqlite_store import quote
 
 SQLITE_CHECKS_DIR = config.PROJECT_DIR / "sqlite_checks"
 SOURCE_NAME = "target"  # the source that declares the API's tables in sqlite_checks/models/
@@ -38,16 +39,12 @@ def model_name(table: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", table).lower()
 
 
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def check_row_count(
     conn: sqlite3.Connection, table: str, expected: int, model: str | None = None
 ) -> None:
     """Raise ReconciliationError unless SQLite table `table` holds exactly `expected` rows."""
     model = model or model_name(table)
-    count_sql = f"select count(*) from {quote_identifier(table)}"  # noqa: S608 - quoted name
+    count_sql = f"select count(*) from {quote(table)}"  # noqa: S608 - quoted name
     try:
         (actual,) = conn.execute(count_sql).fetchone()
     except sqlite3.OperationalError as exc:
