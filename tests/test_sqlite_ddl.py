@@ -1,7 +1,7 @@
 """SQLite DDL built from the model contracts: its text, its validation and its shape in SQLite.
 
-The contract of the 8 marts is written out by hand here (HAND_SPECS) and so is the DDL the API's
-EF Core migration runs (EF_CORE_DDL); test_sqlite_drift.py reuses both.
+The 8 marts' contract comes from tests/contract.py (HAND_SPECS here); the DDL the API's EF Core
+migration runs is written out here (EF_CORE_DDL); test_sqlite_drift.py reuses both.
 """
 
 from __future__ import annotations
@@ -15,165 +15,21 @@ import sqlglot
 from bfstats.catalog import Catalog, Column, Service, TableSpec
 from bfstats.sqlite_schema import SchemaError, UnsupportedTypeError, table_ddl
 from bfstats.sqlite_schema.ddl import validate
+from contract import CONTRACT
 
-UTC = "DateTime('UTC')"
-PERIOD = "Enum8('all_time' = 1, 'last_30_days' = 2, 'this_week' = 3)"
-
-
-def _spec(model, service, table, columns, key, indexes=()):
-    return TableSpec(
+# The contract of the brief, one TableSpec per mart (tests/contract.py).
+HAND_SPECS = [
+    TableSpec(
         model=model,
         unique_id=f"model.bfstats.{model}",
         database="bfstats",
-        service=service,
-        sqlite_table=table,
-        columns=tuple(Column(*pair) for pair in (c.split(" ", 1) for c in columns)),
-        primary_key=tuple(key),
-        indexes=tuple(tuple(index) for index in indexes),
+        service=mart["service"],
+        sqlite_table=mart["sqlite_table"],
+        columns=tuple(Column(name, clickhouse_type) for name, clickhouse_type in mart["columns"]),
+        primary_key=tuple(mart["key"]),
+        indexes=tuple(tuple(index) for index in mart["indexes"]),
     )
-
-
-# The contract table of the brief, one TableSpec per mart.
-HAND_SPECS = [
-    _spec(
-        "server_online_counts",
-        "server-online-counts",
-        "ServerOnlineCounts",
-        [
-            "server_guid String",
-            f"hour_timestamp {UTC}",
-            "game LowCardinality(String)",
-            "avg_players Float64",
-            "peak_players UInt16",
-            "sample_count UInt64",
-        ],
-        ["server_guid", "hour_timestamp"],
-        [["game", "hour_timestamp"], ["hour_timestamp"]],
-    ),
-    _spec(
-        "player_stats_lifetimes",
-        "player-stats",
-        "PlayerStatsLifetimes",
-        [
-            "player_name String",
-            "total_rounds UInt64",
-            "total_kills UInt64",
-            "total_deaths UInt64",
-            "total_score Int64",
-            "total_play_time_minutes Float64",
-            "avg_score_per_round Float64",
-            "kd_ratio Float64",
-            "kill_rate Float64",
-            f"first_round_time {UTC}",
-            f"last_round_time {UTC}",
-            f"updated_at {UTC}",
-        ],
-        ["player_name"],
-    ),
-    _spec(
-        "player_server_stats",
-        "player-stats",
-        "PlayerServerStats",
-        [
-            "player_name String",
-            "server_guid String",
-            "total_rounds UInt64",
-            "total_kills UInt64",
-            "total_deaths UInt64",
-            "total_score Int64",
-            "total_play_time_minutes Float64",
-            "highest_score Int32",
-            "highest_score_round_id String",
-            "highest_score_map_name String",
-            f"highest_score_time Nullable({UTC})",
-            f"updated_at {UTC}",
-        ],
-        ["player_name", "server_guid"],
-        [["server_guid"]],
-    ),
-    _spec(
-        "player_map_stats",
-        "player-stats",
-        "PlayerMapStats",
-        [
-            "player_name String",
-            "map_name String",
-            "server_guid String",
-            "total_rounds UInt64",
-            "total_kills UInt64",
-            "total_deaths UInt64",
-            "total_score Int64",
-            "total_play_time_minutes Float64",
-            f"updated_at {UTC}",
-        ],
-        ["player_name", "map_name", "server_guid"],
-        [["map_name"]],
-    ),
-    _spec(
-        "player_milestones",
-        "player-milestones",
-        "PlayerMilestones",
-        [
-            "player_name String",
-            "milestone UInt32",
-            f"achieved_at {UTC}",
-            "total_kills_at_milestone UInt64",
-            "days_to_achieve Int64",
-        ],
-        ["player_name", "milestone"],
-    ),
-    _spec(
-        "player_best_scores",
-        "player-best-scores",
-        "PlayerBestScores",
-        [
-            "player_name String",
-            f"period {PERIOD}",
-            "rank UInt8",
-            "final_score Int32",
-            "final_kills UInt32",
-            "final_deaths UInt32",
-            "map_name String",
-            "server_guid String",
-            f"round_end_time {UTC}",
-            "round_id String",
-        ],
-        ["player_name", "period", "rank"],
-    ),
-    _spec(
-        "server_hourly_patterns",
-        "server-hourly-patterns",
-        "ServerHourlyPatterns",
-        [
-            "server_guid String",
-            "day_of_week UInt8",
-            "hour_of_day UInt8",
-            "avg_players Float64",
-            "min_players Float64",
-            "q25_players Float64",
-            "median_players Float64",
-            "q75_players Float64",
-            "q90_players Float64",
-            "max_players Float64",
-            "data_points UInt64",
-            f"updated_at {UTC}",
-        ],
-        ["server_guid", "day_of_week", "hour_of_day"],
-    ),
-    _spec(
-        "hourly_player_predictions",
-        "hourly-player-predictions",
-        "HourlyPlayerPredictions",
-        [
-            "game LowCardinality(String)",
-            "day_of_week UInt8",
-            "hour_of_day UInt8",
-            "predicted_players Float64",
-            "data_points UInt64",
-            f"updated_at {UTC}",
-        ],
-        ["game", "day_of_week", "hour_of_day"],
-    ),
+    for model, mart in CONTRACT.items()
 ]
 
 
