@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bfstats.errors import UsageError
+
 TEXT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
-class AsOfError(ValueError):
-    pass
+class AsOfError(UsageError, ValueError):
+    """A malformed or future `as_of`."""
 
 
 def parse(text: str, option: str = "--as-of") -> str:
@@ -23,6 +25,15 @@ def parse(text: str, option: str = "--as-of") -> str:
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return instant.astimezone(UTC).strftime(TEXT_FORMAT)
+
+
+def refuse_future(text: str, option: str = "--as-of") -> None:
+    """A snapshot of the future would count nothing that has not happened yet as if it had."""
+    if to_datetime(text) > datetime.now(UTC):
+        raise AsOfError(
+            f"{option} {text} is in the future (now is {now()}); give an instant that has "
+            "passed, or leave it out for now"
+        )
 
 
 def to_datetime(text: str) -> datetime:

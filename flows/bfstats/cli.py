@@ -153,19 +153,25 @@ def _print_summary(results: list[dict], path) -> None:
     """One line per table loaded (or per service skipped)."""
     from rich.table import Table
 
+    from bfstats.summary import rows_text
+
     table = Table(title=f"backfill into {path}")
-    for column in ("service", "status", "as_of", "table", "rows", "seconds"):
-        table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
+    numeric = ("rows", "load s", "publish s", "checks s")
+    for column in ("service", "status", "as_of", "table", *numeric):
+        table.add_column(column, justify="right" if column in numeric else "left")
     for result in results:
-        loads = result["tables"] or [None]
-        for load in loads:
+        for load in result["tables"]:
+            skipped = result["status"] == "skipped"
             table.add_row(
                 result["service"],
-                result["status"],
+                result["status"] if skipped else load["status"],
                 result["as_of"],
-                load["table"] if load else "-",
-                f"{load['rows_written']:,}" if load else f"{result['rows_written']:,}",
-                f"{load['seconds']:.1f}" if load else "",
+                load["table"],
+                "" if skipped else rows_text(load["rows_written"], load["rows_expected"]),
+                *(
+                    "" if skipped else f"{load[key]:.1f}"
+                    for key in ("load_seconds", "publish_seconds", "check_seconds")
+                ),
             )
     _console().print(table)
 

@@ -11,10 +11,13 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from bfstats.config import Target
+from bfstats.errors import BfstatsError
 
 
-class ClickHouseError(RuntimeError):
+class ClickHouseError(BfstatsError, RuntimeError):
     """A query failed; the message names the query."""
+
+    kind = "ClickHouse error"
 
 
 class EmbeddedSource:

@@ -41,6 +41,27 @@ def profiles_dir() -> Path:
     return PROJECT_DIR
 
 
+def min_row_fraction() -> float:
+    """A table may not be replaced by one with fewer than this fraction of its rows
+    (`BFSTATS_MIN_ROW_FRACTION`, default 0.5) unless the run allows it to shrink."""
+    text = os.environ.get("BFSTATS_MIN_ROW_FRACTION", "0.5")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        from bfstats.errors import UsageError
+
+        raise UsageError(f"BFSTATS_MIN_ROW_FRACTION is {text!r}; give a number from 0 to 1")
+    return value
+
+
+def dbt_vars() -> dict:
+    """The dbt vars of every invocation of this configuration (`as_of` is added per run)."""
+    database = os.environ.get("BFSTATS_SOURCE_DATABASE")
+    return {"source_database": database} if database else {}
+
+
 def pin_engine_path() -> None:
     """Give dbt the absolute engine directory, so the profile's `./data/clickhouse` means the same
     folder for this process and for dbt, whatever the working directory."""

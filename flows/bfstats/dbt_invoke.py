@@ -1,18 +1,67 @@
-"""Run dbt in this process (dbtRunner), so dbt and the extractor share one embedded engine."""
+"""Run dbt in this process (dbtRunner), so dbt and the extractor share one embedded engine.
+
+Three rules govern every invocation, for both dbt projects of the repo (the main project on
+ClickHouse and `sqlite_checks/` on the SQLite file):
+
+- **Parse once per process.** `manifest(project, vars)` runs `dbt parse` once per project and
+  configuration and keeps dbt's Manifest; later invocations get it (`dbtRunner(manifest=...)`) and
+  skip parsing. Only the vars that change what dbt parses (`PARSE_VARS`: the sources' database)
+  go to the parse. `as_of` does not: dbt keys partial parsing on the vars, so a run-specific var
+  would make the next process parse the whole project again. Vars given to an invocation with a
+  manifest do reach the SQL it compiles (tests/test_dbt_invoke.py checks it).
+- **A fresh copy of the manifest per invocation.** dbt compiles nodes in place and, once an
+  ephemeral model is marked compiled, reuses its SQL: a second `as_of` in the same process would
+  silently read the first one's window.
+- **One invocation at a time, first come first served.** dbt's adapter registry, flags and
+  invocation context are process-wide, and the flow calls dbt from several Prefect task threads
+  (build, test, check): they queue on `_LANE` in the order they asked.
+"""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import os
+import threading
+from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bfstats import config
+from bfstats.errors import BfstatsError
 
 FAILED_STATUSES = {"error", "fail", "skipped", "runtime error"}
+# Vars that change what `dbt parse` produces (sources.yml renders the database at parse time).
+PARSE_VARS = ("source_database",)
 
 
-class DbtError(RuntimeError):
+class DbtError(BfstatsError, RuntimeError):
     """A dbt command failed; the message names the command and the failing nodes."""
+
+
+@dataclass(frozen=True)
+class Project:
+    """A dbt project of this repo and where its dbt writes."""
+
+    name: str
+    project_dir: Path
+    profiles_dir: Path
+    target_path: Path | None = None  # None: DBT_TARGET_PATH or the project's own setting
+    log_path: Path | None = None
+
+    def argv(self) -> list[str]:
+        argv = ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]
+        if self.target_path is not None:
+            argv += ["--target-path", str(self.target_path)]
+        if self.log_path is not None:
+            argv += ["--log-path", str(self.log_path)]
+        return argv
+
+
+def main_project() -> Project:
+    config.pin_engine_path()
+    return Project("bfstats", config.PROJECT_DIR, config.profiles_dir())
 
 
 @dataclass
@@ -26,19 +75,125 @@ class DbtOutcome:
     def failed_nodes(self) -> set[str]:
         return {uid for uid, status in self.node_status.items() if status in FAILED_STATUSES}
 
+    def problems(self) -> list[str]:
+        """One line per failed node (or the invocation's own error), without repeats."""
+        lines: list[str] = []
+        for unique_id in sorted(self.failed_nodes()):
+            line = f"{unique_id} {self.node_status[unique_id]}: {self.messages.get(unique_id, '')}"
+            lines.append(line.strip())
+        if "dbt" in self.messages:
+            lines.append(self.messages["dbt"])
+        return list(dict.fromkeys(lines))
 
-def run(args: list[str], dbt_vars: dict | None = None) -> DbtOutcome:
-    """Invoke `dbt <args>` against this project and profile; never raises for a failing node."""
+
+class _FifoLock:
+    """A lock granted in the order it was asked for (threading.Lock makes no such promise)."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._queue: deque[object] = deque()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def __enter__(self):
+        me = threading.get_ident()
+        with self._condition:
+            if self._owner == me:  # re-entrant: a dbt call inside a dbt call's thread
+                self._depth += 1
+                return self
+            ticket = object()
+            self._queue.append(ticket)
+            while self._queue[0] is not ticket or self._owner is not None:
+                self._condition.wait()
+            self._queue.popleft()
+            self._owner, self._depth = me, 1
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        with self._condition:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._condition.notify_all()
+
+
+_LANE = _FifoLock()
+# For a dbt invocation made elsewhere (e.g. without a parsed manifest): hold it around the call.
+one_at_a_time = _LANE
+_manifests: dict[tuple, object] = {}
+
+
+def _settings_key(project: Project, parse_vars: dict) -> tuple:
+    environment = tuple(
+        sorted((k, v) for k, v in os.environ.items() if k.startswith(("BFSTATS_", "DBT_")))
+    )
+    return (project, json.dumps(parse_vars, sort_keys=True), environment)
+
+
+def _parse_vars(dbt_vars: dict | None) -> dict:
+    return {k: v for k, v in (dbt_vars or {}).items() if k in PARSE_VARS}
+
+
+def manifest(project: Project, dbt_vars: dict | None = None):
+    """dbt's parsed Manifest of `project` for this configuration, parsed once per process."""
+    parse_vars = _parse_vars(dbt_vars)
+    key = _settings_key(project, parse_vars)
+    with _LANE:
+        if key not in _manifests:
+            outcome = _invoke(project, ["parse"], parse_vars, parsed=None)
+            if not outcome.success or outcome.result is None:
+                detail = "; ".join(outcome.problems()) or f"see {_log_hint(project)}"
+                raise DbtError(f"dbt parse of {project.project_dir} failed: {detail}")
+            _manifests[key] = outcome.result
+        return _manifests[key]
+
+
+def forget_manifests() -> None:
+    """Drop the parsed manifests (after the project's files changed in this process)."""
+    with _LANE:
+        _manifests.clear()
+
+
+def invoke(project: Project, args: list[str], dbt_vars: dict | None = None) -> DbtOutcome:
+    """`dbt <args>` on `project` with the process's parsed manifest; never raises for a failing
+    node (the outcome says what failed)."""
+    parsed = manifest(project, dbt_vars)
+    with _LANE:
+        return _invoke(project, args, dbt_vars, parsed=_fresh_copy(parsed))
+
+
+# Derived caches of the Manifest: left empty in a copy, dbt rebuilds them from its nodes.
+_REBUILT = ("_macros_by_name", "_macros_by_package")
+# Inputs dbt never changes while it compiles and runs: shared, not copied.
+_SHARED = ("files", "macros", "docs")
+
+
+def _fresh_copy(parsed):
+    """A copy of the Manifest that an invocation may compile into. Not `copy.deepcopy`: dbt
+    1.11's `Manifest.__reduce_ex__` leaves out the `fixtures` field, so every later field of a
+    copy lands one place off (the ref lookup becomes a metric lookup)."""
+    clone = object.__new__(type(parsed))
+    for spec in dataclasses.fields(parsed):
+        value = getattr(parsed, spec.name)
+        if spec.name.endswith("_lookup") or spec.name in _REBUILT:
+            value = None
+        elif spec.name == "_lock":
+            value = spec.default_factory()
+        elif spec.name not in _SHARED:
+            value = copy.deepcopy(value)
+        object.__setattr__(clone, spec.name, value)
+    return clone
+
+
+def _invoke(project: Project, args: list[str], dbt_vars: dict | None, parsed) -> DbtOutcome:
     from dbt.cli.main import dbtRunner
 
-    config.pin_engine_path()
-    argv = [*args, "--project-dir", str(config.PROJECT_DIR)]
-    argv += ["--profiles-dir", str(config.profiles_dir())]
+    argv = [*args, *project.argv()]
     if dbt_vars:
         argv += ["--vars", json.dumps(dbt_vars)]
     if os.environ.get("BFSTATS_DBT_QUIET", "1") == "1":
         argv += ["--quiet"]
-    outcome = dbtRunner().invoke(argv)
+    outcome = dbtRunner(manifest=parsed).invoke(argv)
     node_status, messages, depends_on = {}, {}, {}
     results = getattr(outcome.result, "results", None) or []
     for item in results:
@@ -56,18 +211,24 @@ def run(args: list[str], dbt_vars: dict | None = None) -> DbtOutcome:
     return DbtOutcome(outcome.success, node_status, messages, depends_on, outcome.result)
 
 
+def _log_hint(project: Project) -> str:
+    log_path = project.log_path or config.resolve(os.environ.get("DBT_LOG_PATH") or "logs")
+    return f"{log_path}/dbt.log"
+
+
+def run(args: list[str], dbt_vars: dict | None = None) -> DbtOutcome:
+    """`dbt <args>` on the main project (ClickHouse)."""
+    return invoke(main_project(), args, dbt_vars)
+
+
 def run_operation(macro: str, macro_args: dict, dbt_vars: dict | None = None) -> DbtOutcome:
     outcome = run(["run-operation", macro, "--args", json.dumps(macro_args)], dbt_vars)
     if not outcome.success:
-        detail = "; ".join(outcome.messages.values()) or "see logs/dbt.log"
+        detail = "; ".join(outcome.problems()) or f"see {_log_hint(main_project())}"
         raise DbtError(f"dbt run-operation {macro} failed: {detail}")
     return outcome
 
 
-def parse_manifest():
-    """Parse the project and return dbt's Manifest object (no database needed)."""
-    outcome = run(["parse"])
-    if not outcome.success or outcome.result is None:
-        detail = "; ".join(outcome.messages.values()) or "see logs/dbt.log"
-        raise DbtError(f"dbt parse failed: {detail}")
-    return outcome.result
+def parse_manifest(dbt_vars: dict | None = None):
+    """The main project's parsed Manifest (no database needed)."""
+    return manifest(main_project(), dbt_vars)

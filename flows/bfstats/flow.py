@@ -1,252 +1,235 @@
 """The Prefect flow `backfill`: compute the marts in ClickHouse with dbt, load them into SQLite.
 
-    plan -> build the models (dbt, in-process) -> load each service's tables -> reconcile
-         -> record and summarise
+    describe project -> plan (skip / resume / fresh per service)
+    -> each step as soon as what it needs is done, per mart and its SQLite table:
+         build <mart> -> test <mart> -----------------.
+                      `-> load <Table> ----------> publish <Table> -> check <Table>
+    -> record each service as its steps end -> summary
 
-Services run one after the other in the dbt DAG's order; a failing service is recorded and the
-others go on; the flow run ends Failed when any service failed. Resuming comes from the SQLite
+ClickHouse work (one dbt invocation at a time) and SQLite writes (one table at a time) overlap:
+a mart's rows stream into SQLite while ClickHouse runs its tests and builds the next mart, and a
+table is published only when its mart's tests passed. A failing service is recorded and the
+others go on; the flow run ends Failed when any failed. Resuming comes from the SQLite
 checkpoints (not from Prefect's result cache), so a retry from the Prefect UI, a rerun from the
-CLI and a run after a crash all continue where the last one stopped.
+CLI and a run after a crash all continue where the last one stopped, with the same `as_of`.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from dataclasses import asdict, dataclass, field
+import functools
+from dataclasses import dataclass
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from bfstats import as_of as as_of_text
 from bfstats import catalog as catalog_module
-from bfstats import config, dbt_invoke, loader, reconcile, telemetry
+from bfstats import config, loader, marts, prefect_logs, reconcile, summary, telemetry
 from bfstats.clickhouse_source import open_source
-from bfstats.planning import RunPlan, ServicePlan, plan_run
+from bfstats.errors import BfstatsError
+from bfstats.pipeline import Pipeline, Result
+from bfstats.planning import RunPlan, plan_run
 from bfstats.progress import logger
 from bfstats.sqlite_store import RunLedger, connect
 
+prefect_logs.install()
 
-class BackfillFailed(RuntimeError):
+
+class BackfillFailed(BfstatsError):
     """At least one service failed; the message lists them with their errors."""
 
 
-@dataclass
-class ServiceResult:
-    service: str
-    status: str  # completed, failed, skipped
+@dataclass(frozen=True)
+class RunSettings:
+    """What every step of one run needs to know."""
+
     as_of: str
-    run_id: str
-    rows_expected: int | None = None
-    rows_written: int = 0
-    seconds: float = 0.0
-    error: str | None = None
-    tables: list[dict] = field(default_factory=list)
+    sqlite_path: str
+    batch_size: int
+    allow_shrink: bool
+    target: config.Target
+    run_ids: dict  # service -> run id
+
+    def run_id(self, service: str) -> str:
+        return self.run_ids[service]
 
 
 def check_parameters(batch_size: int, as_of: str | None) -> str | None:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
-    return as_of_text.parse(as_of) if as_of else None
+    if not as_of:
+        return None
+    instant = as_of_text.parse(as_of)
+    as_of_text.refuse_future(instant)
+    return instant
 
 
-@task(name="describe-project", cache_policy=NO_CACHE)
+def expected_failures(function):
+    """An expected failure (a BfstatsError) ends the task Failed with its message, logged once at
+    ERROR without a traceback; anything else keeps Prefect's traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except BfstatsError as error:
+            logger().error("%s", error)
+            return Failed(message=str(error), data=error)
+
+    return wrapper
+
+
+@task(name="describe project", cache_policy=NO_CACHE)
+@expected_failures
 def describe_project() -> catalog_module.Catalog:
-    """Parse the dbt project: services, their marts and the marts' column types."""
+    """Parse the dbt project (once per process): services, marts and their column types."""
     return catalog_module.load()
 
 
-def dbt_vars(as_of: str) -> dict:
-    variables = {"as_of": as_of}
-    if os.environ.get("BFSTATS_SOURCE_DATABASE"):
-        variables["source_database"] = os.environ["BFSTATS_SOURCE_DATABASE"]
-    return variables
+@task(name="build seeds", cache_policy=NO_CACHE)
+@expected_failures
+def build_seeds(plan: marts.BuildPlan, run: RunSettings) -> None:
+    marts.build_seeds(plan, run.as_of)
 
 
-@task(name="build-models", cache_policy=NO_CACHE)
-def build_models(plans: list[ServicePlan], as_of: str) -> dbt_invoke.DbtOutcome:
-    """`dbt build` of the marts the services need and everything upstream, with their tests."""
-    models = [table.model for plan in plans for table in plan.service.tables]
-    log = logger()
-    log.info("Building models with dbt (as_of %s): %s", as_of, ", ".join(models))
-    started = time.perf_counter()
-    outcome = dbt_invoke.run(
-        # cautious: a test that also reads a mart outside this selection (which may not exist
-        # yet) is not run; it runs with the services whose marts cover all its parents.
-        [
-            "build",
-            "--select",
-            *(f"+{model}" for model in models),
-            "--indirect-selection",
-            "cautious",
-        ],
-        dbt_vars(as_of),
-    )
-    log.info(
-        "dbt build %s in %.1fs",
-        "succeeded" if outcome.success else "FAILED",
-        time.perf_counter() - started,
-    )
-    return outcome
+@task(name="build", cache_policy=NO_CACHE)
+@expected_failures
+def build_mart(mart: marts.Mart, run: RunSettings) -> None:
+    logger().info("Building %s in ClickHouse for as_of %s", mart.model, run.as_of)
+    marts.build(mart, run.as_of)
 
 
-def dbt_failures(plan: ServicePlan, outcome: dbt_invoke.DbtOutcome) -> list[str]:
-    """What went wrong in dbt for this service's marts, their ancestors and their tests."""
-    marts = {table.unique_id for table in plan.service.tables}
-    if not outcome.node_status:
-        return [outcome.messages.get("dbt", "dbt build failed before building any model")]
-    ancestors, frontier = set(), set(marts)
-    while frontier:
-        node = frontier.pop()
-        for parent in outcome.depends_on.get(node, []):
-            if parent not in ancestors:
-                ancestors.add(parent)
-                frontier.add(parent)
-    failed = outcome.failed_nodes()
-    problems = []
-    for unique_id in sorted(failed):
-        attached_test = unique_id.startswith("test.") and marts & set(
-            outcome.depends_on.get(unique_id, [])
-        )
-        in_lineage = unique_id in marts or unique_id in ancestors
-        if attached_test or in_lineage:
-            status = outcome.node_status[unique_id]
-            problems.append(f"{unique_id} {status}: {outcome.messages.get(unique_id, '')}".strip())
-    for unique_id in sorted(marts - set(outcome.node_status)):
-        problems.append(f"dbt did not build {unique_id}")
-    return problems
+@task(name="test", cache_policy=NO_CACHE)
+@expected_failures
+def test_mart(mart: marts.Mart, run: RunSettings) -> int:
+    tested = marts.test(mart, run.as_of)
+    logger().info("%s: %d data tests passed", mart.model, tested)
+    return tested
 
 
-@task(name="load-service", task_run_name="load {plan.service.name}", cache_policy=NO_CACHE)
-def load_service(
-    plan: ServicePlan,
-    *,
-    as_of: str,
-    build: dbt_invoke.DbtOutcome,
-    sqlite_path: str,
-    source,
-    batch_size: int,
-) -> ServiceResult:
-    """Load every table of one service, reconcile it, and record the outcome."""
-    service = plan.service
-    log = logger()
-    conn = connect(sqlite_path)
-    ledger = RunLedger(conn)
-    result = ServiceResult(service.name, "failed", as_of, plan.run_id)
-    started = time.perf_counter()
-    log.info("%s: %s", service.name, plan.reason)
+@task(name="load", cache_policy=NO_CACHE)
+@expected_failures
+def load_table(spec: catalog_module.TableSpec, run: RunSettings) -> loader.StagedTable:
+    source = open_source(run.target)
+    conn = connect(run.sqlite_path)
     try:
-        with telemetry.span(
-            "bfstats.service",
-            query_name=f"backfill {service.name}",
-            table=",".join(table.sqlite_table for table in service.tables),
-        ) as span:
-            problems = dbt_failures(plan, build)
-            if problems:
-                raise dbt_invoke.DbtError(
-                    f"dbt could not build the models of {service.name}: " + "; ".join(problems)
-                )
-            for spec in service.tables:
-                load = loader.load_table(
-                    conn, source, spec, run_id=plan.run_id, as_of=as_of, batch_size=batch_size
-                )
-                reconcile.check_row_count(
-                    conn, spec.sqlite_table, load.rows_expected, model=spec.model
-                )
-                result.tables.append(asdict(load))
-            failures = reconcile.run_sqlite_tests(
-                sqlite_path, [spec.sqlite_table for spec in service.tables]
-            )
-            if failures:
-                raise reconcile.ReconciliationError(
-                    f"dbt-sqlite tests failed for {service.name}: " + "; ".join(failures)
-                )
-            span.row_count = sum(t["rows_written"] for t in result.tables)
-        result.status = "completed"
-    except Exception as error:
-        result.error = f"{type(error).__name__}: {error}"
-        log.error("%s failed: %s", service.name, result.error)
+        return loader.stage_table(
+            conn,
+            source,
+            spec,
+            run_id=run.run_id(spec.service),
+            as_of=run.as_of,
+            batch_size=run.batch_size,
+            allow_shrink=run.allow_shrink,
+        )
     finally:
-        # Also for a failed service: what its tables published before the failure.
-        if result.tables:
-            result.rows_expected = sum(t["rows_expected"] for t in result.tables)
-        result.rows_written = sum(t["rows_written"] for t in result.tables)
-        result.seconds = round(time.perf_counter() - started, 3)
-        ledger.finish(
-            plan.run_id,
-            service.name,
-            status=result.status,
-            rows_expected=result.rows_expected,
-            rows_written=result.rows_written,
-            duration_seconds=result.seconds,
-            error=result.error,
-        )
         conn.close()
-    if result.status == "failed":
-        raise BackfillFailed(f"{service.name}: {result.error}")
-    return result
+        source.close()
 
 
-def skipped_result(plan: ServicePlan, ledger: RunLedger) -> ServiceResult:
-    record = ledger.latest(plan.service.name)
-    return ServiceResult(
-        plan.service.name,
-        "skipped",
-        record.as_of,
-        record.run_id,
-        record.rows_expected,
-        record.rows_written,
-        error=None,
-    )
-
-
-def publish_summary(results: list[ServiceResult], plan: RunPlan, sqlite_path: str) -> None:
-    """A table artifact in the Prefect UI and a log block with one line per service."""
-    rows = [
-        {
-            "service": r.service,
-            "status": r.status,
-            "as_of": r.as_of,
-            "rows_expected": r.rows_expected,
-            "rows_written": r.rows_written,
-            "seconds": r.seconds,
-            "error": r.error or "",
-        }
-        for r in results
-    ]
-    log = logger()
-    for row in rows:
-        log.info(
-            "%-26s %-9s rows %s/%s in %.1fs %s",
-            row["service"],
-            row["status"],
-            row["rows_written"],
-            row["rows_expected"],
-            row["seconds"],
-            row["error"],
-        )
+@task(name="publish", cache_policy=NO_CACHE)
+@expected_failures
+def publish_table(
+    spec: catalog_module.TableSpec, staged: loader.StagedTable, run: RunSettings
+) -> loader.PublishedTable:
+    conn = connect(run.sqlite_path)
     try:
-        from prefect.artifacts import create_table_artifact
+        return loader.publish_table(conn, spec, staged)
+    finally:
+        conn.close()
 
-        create_table_artifact(
-            table=rows,
-            key="backfill-summary",
-            description=f"Backfill into {sqlite_path} with as_of {plan.as_of}",
+
+@task(name="check", cache_policy=NO_CACHE)
+@expected_failures
+def check_table(
+    spec: catalog_module.TableSpec, published: loader.PublishedTable, run: RunSettings
+) -> float:
+    """Row count equal to the mart's, then the dbt-sqlite tests of the table."""
+    import time
+
+    started = time.perf_counter()
+    log = logger()
+    log.info("%s: checking the published table", spec.sqlite_table)
+    conn = connect(run.sqlite_path)
+    try:
+        reconcile.check_row_count(conn, spec.sqlite_table, published.rows, model=spec.model)
+    finally:
+        conn.close()
+    failures = reconcile.run_sqlite_tests(run.sqlite_path, [spec.sqlite_table])
+    if failures:
+        raise reconcile.ReconciliationError(
+            f"dbt-sqlite tests failed for {spec.sqlite_table}: " + "; ".join(failures)
         )
-    except Exception as error:  # the summary artifact is a convenience, never a failure
-        log.debug("no summary artifact: %s", error)
+    seconds = time.perf_counter() - started
+    log.info("%s: row count and dbt-sqlite tests passed in %.1fs", spec.sqlite_table, seconds)
+    return seconds
 
 
-def current_flow_run_id() -> str | None:
+def current_flow_run() -> tuple[str | None, int]:
+    """The flow run's id and how many times it has run (2 and more: a retry)."""
     from prefect.runtime import flow_run
 
-    return flow_run.id
+    return flow_run.id, int(flow_run.run_count or 1)
+
+
+def plan_steps(
+    plan: RunPlan, catalog: catalog_module.Catalog, run: RunSettings, retry: int
+) -> tuple[Pipeline, dict[str, list[str]]]:
+    """The run's steps and, per service, the steps whose ends decide its outcome."""
+    tables = [spec for service_plan in plan.to_load for spec in service_plan.service.tables]
+    builds = marts.plan_builds(catalog.manifest, tables)
+    steps = Pipeline(name_suffix=f" (retry {retry})" if retry else "")
+    seeds = []
+    if builds.seeds:
+        seeds = [steps.add("build seeds", build_seeds, plan=builds, run=run)]
+    for mart in builds.marts:
+        upstream = [f"build {model}" for model in mart.upstream]
+        steps.add(f"build {mart.model}", build_mart, needs=[*seeds, *upstream], mart=mart, run=run)
+        steps.add(
+            f"test {mart.model}", test_mart, needs=[f"build {mart.model}"], mart=mart, run=run
+        )
+    service_steps: dict[str, list[str]] = {}
+    previous_load: list[str] = []
+    for service_plan in plan.to_load:
+        names = service_steps.setdefault(service_plan.service.name, [])
+        for spec in service_plan.service.tables:
+            mart = builds.mart(spec.model)
+            tests = [f"test {model}" for model in (*mart.upstream, mart.model)]
+            load = steps.add(
+                f"load {spec.sqlite_table}",
+                load_table,
+                needs=[f"build {spec.model}"],
+                after=previous_load,
+                spec=spec,
+                run=run,
+            )
+            publish = steps.add(
+                f"publish {spec.sqlite_table}",
+                publish_table,
+                needs=tests,
+                spec=spec,
+                staged=Result(load),
+                run=run,
+            )
+            check = steps.add(
+                f"check {spec.sqlite_table}",
+                check_table,
+                spec=spec,
+                published=Result(publish),
+                run=run,
+            )
+            names += [f"build {spec.model}", *tests, load, publish, check]
+            previous_load = [load]
+    return steps, service_steps
 
 
 @flow(
     name="backfill",
     description="Compute the bfstats marts in ClickHouse with dbt and "
     "backfill them into the API's SQLite database, resumably.",
+    task_runner=ThreadPoolTaskRunner(max_workers=8),
 )
 def backfill(
     services: list[str] = ["all"],  # noqa: B006 - Prefect parameters are copied per run
@@ -254,71 +237,50 @@ def backfill(
     batch_size: int = 1000,
     force: bool = False,
     sqlite_path: str | None = None,
-) -> list[dict]:
+    allow_shrink: bool = False,
+):
     requested_as_of = check_parameters(batch_size, as_of)
     sqlite_file = str(config.sqlite_path(sqlite_path))
+    log = logger()
     catalog = describe_project()
     selected = catalog.select(services)
-    flow_run_id = current_flow_run_id()
+    flow_run_id, run_count = current_flow_run()
     conn = connect(sqlite_file)
     ledger = RunLedger(conn)
     plan = plan_run(
         ledger, selected, requested_as_of=requested_as_of, force=force, flow_run_id=flow_run_id
     )
-    log = logger()
     log.info(
         "Backfill into %s, as_of %s: %s",
         sqlite_file,
         plan.as_of,
         ", ".join(f"{p.service.name} ({p.action})" for p in plan.services),
     )
-
-    results = [skipped_result(p, ledger) for p in plan.skipped]
+    results = {p.service.name: summary.skipped(p, ledger) for p in plan.skipped}
     # Recorded before dbt runs, so that a run killed even during dbt is resumed with its as_of.
     for service_plan in plan.to_load:
         ledger.start(service_plan.run_id, service_plan.service.name, plan.as_of, flow_run_id)
     if plan.to_load:
-        build = build_models(plan.to_load, plan.as_of)
-        source = open_source(config.load_target())
-        try:
-            for service_plan in plan.to_load:
-                state = load_service(
-                    service_plan,
-                    as_of=plan.as_of,
-                    build=build,
-                    sqlite_path=sqlite_file,
-                    source=source,
-                    batch_size=batch_size,
-                    return_state=True,
-                )
-                results.append(
-                    state.result() if state.is_completed() else failed_result(service_plan, ledger)
-                )
-        finally:
-            source.close()
-            telemetry.flush()
-    conn.close()
-    order = {name: i for i, name in enumerate(catalog.names)}
-    results.sort(key=lambda r: order[r.service])
-    publish_summary(results, plan, sqlite_file)
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        raise BackfillFailed(
-            f"{len(failed)} of {len(results)} services failed: "
-            + " | ".join(f"{r.service}: {r.error}" for r in failed)
+        run = RunSettings(
+            as_of=plan.as_of,
+            sqlite_path=sqlite_file,
+            batch_size=batch_size,
+            allow_shrink=allow_shrink,
+            target=config.load_target(),
+            run_ids={p.service.name: p.run_id for p in plan.to_load},
         )
-    return [asdict(r) for r in results]
-
-
-def failed_result(plan: ServicePlan, ledger: RunLedger) -> ServiceResult:
-    record = ledger.get(plan.run_id, plan.service.name)
-    return ServiceResult(
-        plan.service.name,
-        "failed",
-        record.as_of,
-        record.run_id,
-        record.rows_expected,
-        record.rows_written,
-        record.duration_seconds or 0.0,
-        record.error,
+        steps, service_steps = plan_steps(plan, catalog, run, retry=run_count - 1)
+        recorder = summary.Recorder(ledger, plan, service_steps, log)
+        try:
+            steps.run(on_end=recorder.step_ended)
+        finally:
+            telemetry.flush()
+        results.update(recorder.results)
+    conn.close()
+    report = summary.Report(
+        plan.as_of, sqlite_file, [results[name] for name in catalog.names if name in results]
     )
+    summary.publish(report, log)
+    if report.failed:
+        return Failed(message=report.failure_message())
+    return report.as_dicts()

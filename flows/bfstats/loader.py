@@ -24,9 +24,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bfstats import extract_query, reconcile, telemetry
+from bfstats import config, extract_query, reconcile, telemetry
 from bfstats.catalog import TableSpec
 from bfstats.clickhouse_source import rows_of
+from bfstats.errors import BfstatsError
 from bfstats.progress import TableProgress, logger
 from bfstats.sqlite_schema import ddl, drift
 from bfstats.sqlite_store import STAGING_PREFIX, Checkpoints, quote, table_exists
@@ -37,15 +38,28 @@ READ_BLOCK_ROWS = 65_536
 _DONE = object()
 
 
+class ShrinkRefused(BfstatsError):
+    """A table would lose most of its rows; nothing was written."""
+
+
 @dataclass(frozen=True)
-class TableLoad:
+class StagedTable:
+    """A mart's rows, all in the staging table (or already published by this run)."""
+
     table: str
-    rows_expected: int
-    rows_written: int
+    rows_expected: int  # the mart's row count in ClickHouse
+    rows_written: int  # rows in the staging table
     rows_read: int  # rows read from ClickHouse by this attempt
     resumed_from: int
     seconds: float
     already_published: bool = False
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    table: str
+    rows: int
+    seconds: float
 
 
 def staging_name(spec: TableSpec) -> str:
@@ -152,7 +166,26 @@ def prepare_target(conn: sqlite3.Connection, spec: TableSpec) -> None:
         drift.ensure_table(conn, spec)
 
 
-def load_table(
+def refuse_shrink(
+    conn: sqlite3.Connection, spec: TableSpec, rows_expected: int, *, as_of: str, allow: bool
+) -> None:
+    """Refuse to replace a table by one with no rows, or with fewer than `min_row_fraction()` of
+    its rows: an empty or out-of-range source (a truncated raw table, an `as_of` before the data)
+    must not silently empty the API's tables."""
+    if allow or not table_exists(conn, spec.sqlite_table):
+        return
+    current = _count(conn, spec.sqlite_table)
+    fraction = config.min_row_fraction()
+    if current and (rows_expected == 0 or rows_expected < current * fraction):
+        raise ShrinkRefused(
+            f"SQLite table {spec.sqlite_table} would shrink from {current:,} rows to "
+            f"{rows_expected:,} (the ClickHouse model {spec.model} for as_of {as_of}; the limit "
+            f"is {fraction:.0%} of the rows it holds); nothing was written. Check the as_of and "
+            "that the raw tables hold data, or rerun with --allow-shrink to publish it anyway"
+        )
+
+
+def stage_table(
     conn: sqlite3.Connection,
     source,
     spec: TableSpec,
@@ -160,7 +193,10 @@ def load_table(
     run_id: str,
     as_of: str,
     batch_size: int,
-) -> TableLoad:
+    allow_shrink: bool = False,
+) -> StagedTable:
+    """Stream the mart into its staging table in checkpointed batches (resuming after the last
+    checkpoint of this run when there is one)."""
     started = time.perf_counter()
     log = logger()
     checkpoints = Checkpoints(conn)
@@ -170,7 +206,7 @@ def load_table(
     checkpoint = checkpoints.get(spec.sqlite_table)
     if checkpoint and checkpoint.run_id == run_id and checkpoint.state == "published":
         log.info("%s: already published by this run, skipped", spec.sqlite_table)
-        return TableLoad(
+        return StagedTable(
             spec.sqlite_table,
             checkpoint.rows_expected or 0,
             checkpoint.rows_written,
@@ -182,6 +218,15 @@ def load_table(
 
     count = extract_query.count_query(spec)
     rows_expected = int(source.scalar(count.name, count.sql, count.parameters))
+    refuse_shrink(conn, spec, rows_expected, as_of=as_of, allow=allow_shrink)
+    if rows_expected == 0:
+        log.warning(
+            "%s: the ClickHouse model %s has no rows for as_of %s; check the as_of and that "
+            "the raw tables hold data",
+            spec.sqlite_table,
+            spec.model,
+            as_of,
+        )
     resuming = (
         checkpoint is not None
         and checkpoint.run_id == run_id
@@ -204,24 +249,33 @@ def load_table(
         conn, source, spec, staging, after_key, batch_size, checkpoints, progress
     )
     progress.finish()
-
-    staged = _count(conn, staging)
-    if staged != rows_expected:
-        raise reconcile.ReconciliationError(
-            f"staging table {staging} holds {staged:,} rows but the ClickHouse model "
-            f"{spec.model} has {rows_expected:,}; the table was not published. The source data "
-            "changed during the run or a load was interrupted oddly: rerun with --force"
-        )
-    _publish(conn, spec, staging, staged, checkpoints)
-    seconds = time.perf_counter() - started
-    log.info(
-        "%s: published %s rows in %.1fs (%s read from ClickHouse by this attempt)",
+    return StagedTable(
         spec.sqlite_table,
-        f"{staged:,}",
-        seconds,
-        f"{rows_read:,}",
+        rows_expected,
+        resumed_from + rows_read,
+        rows_read,
+        resumed_from,
+        time.perf_counter() - started,
     )
-    return TableLoad(spec.sqlite_table, rows_expected, staged, rows_read, resumed_from, seconds)
+
+
+def publish_table(conn: sqlite3.Connection, spec: TableSpec, staged: StagedTable) -> PublishedTable:
+    """Put the staging rows in place in one transaction, once they are all there."""
+    started = time.perf_counter()
+    if staged.already_published:
+        return PublishedTable(spec.sqlite_table, staged.rows_written, 0.0)
+    staging = staging_name(spec)
+    rows = _count(conn, staging)
+    if rows != staged.rows_expected:
+        raise reconcile.ReconciliationError(
+            f"staging table {staging} holds {rows:,} rows but the ClickHouse model "
+            f"{spec.model} has {staged.rows_expected:,}; the table was not published. The source "
+            "data changed during the run or a load was interrupted oddly: rerun with --force"
+        )
+    _publish(conn, spec, staging, rows, Checkpoints(conn))
+    seconds = time.perf_counter() - started
+    logger().info("%s: published %s rows in %.1fs", spec.sqlite_table, f"{rows:,}", seconds)
+    return PublishedTable(spec.sqlite_table, rows, seconds)
 
 
 def _stream_into_staging(

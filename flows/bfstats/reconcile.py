@@ -23,6 +23,7 @@ from contextlib import closing
 from pathlib import Path
 
 from bfstats import config
+from bfstats.errors import BfstatsError
 from bfstats.sqlite_store import quote
 
 SQLITE_CHECKS_DIR = config.PROJECT_DIR / "sqlite_checks"
@@ -30,8 +31,10 @@ SOURCE_NAME = "target"  # the source that declares the API's tables in sqlite_ch
 _FAILING = {"fail", "error"}
 
 
-class ReconciliationError(RuntimeError):
+class ReconciliationError(BfstatsError, RuntimeError):
     """The published SQLite tables do not match the run; the message lists every problem."""
+
+    kind = "checks failed"
 
 
 def model_name(table: str) -> str:
@@ -111,7 +114,10 @@ def run_sqlite_tests(sqlite_path: str | os.PathLike, tables: list[str]) -> list[
     ]
     if os.environ.get("BFSTATS_DBT_QUIET", "1") == "1":
         argv.append("--quiet")
-    outcome = dbtRunner().invoke(argv)
+    from bfstats import dbt_invoke
+
+    with dbt_invoke.one_at_a_time:
+        outcome = dbtRunner().invoke(argv)
     results = getattr(outcome.result, "results", None)
     if outcome.exception is not None or results is None:
         raise ReconciliationError(

@@ -13,13 +13,17 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+from bfstats.errors import BfstatsError
+
 RUNS = "_bfstats_runs"
 CHECKPOINTS = "_bfstats_checkpoints"
 STAGING_PREFIX = "_bfstats_staging_"
 
 
-class SqliteTargetError(RuntimeError):
+class SqliteTargetError(BfstatsError, RuntimeError):
     """The SQLite file cannot be used; the message names the path and what to do."""
+
+    kind = "SQLite file unusable"
 
 
 def quote(identifier: str) -> str:

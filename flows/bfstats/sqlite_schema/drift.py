@@ -61,6 +61,8 @@ class DriftReport:
 class SchemaDriftError(SchemaError):
     """An existing SQLite table differs from its model; `.report` holds the differences."""
 
+    kind = "schema drift"
+
     def __init__(self, report: DriftReport):
         super().__init__(report.message())
         self.report = report

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from bfstats.errors import BfstatsError
 
-class SchemaError(ValueError):
+
+class SchemaError(BfstatsError, ValueError):
     """A SQLite table cannot be derived, validated or matched; the message says what to do."""
+
+    kind = "schema error"
 
 
 class UnsupportedTypeError(SchemaError):

@@ -1,0 +1,37 @@
+"""Prefect's own log lines about a failed task, made to say it once.
+
+A task of this flow that fails as expected (a BfstatsError: drift, a failed dbt test, a refused
+shrink, ...) logs its actionable message once at ERROR and ends Failed with that message. Prefect
+would then add two ERROR records of its own: "Task run failed with state: Failed(...)" with an
+empty traceback (`NoneType: None`), and "Finished in state Failed(...)". The first is dropped;
+the second stays, at INFO. An unexpected exception keeps Prefect's one ERROR record with its
+traceback ("Task run failed with exception: ...").
+"""
+
+from __future__ import annotations
+
+import logging
+
+_RETURNED_FAILURE = "Task run failed with state:"
+_FINISHED = "Finished in state "
+
+
+class _SayItOnce(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or not isinstance(record.msg, str):
+            return True
+        if record.msg.startswith(_RETURNED_FAILURE):
+            return False
+        if record.msg.startswith(_FINISHED):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+_FILTER = _SayItOnce()
+
+
+def install() -> None:
+    """Idempotent; applies to every handler of Prefect's task-run logger (console and API)."""
+    logger = logging.getLogger("prefect.task_runs")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)

@@ -1,0 +1,244 @@
+"""What a run did, in one shape for every reader: the flow's log, the Prefect summary artifact,
+the CLI's closing table and the run ledger behind `bfstats status`.
+
+`Recorder` follows the flow's steps as they end; once every step of a service has ended it
+records the service in the ledger (completed, or failed with the first error) and logs one line.
+`Report` turns the services' results into the outcome line ("5 of 6 services completed;
+player-milestones failed: schema drift"), the markdown summary artifact and plain dicts.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from bfstats.pipeline import COMPLETED, FAILED, Outcome
+from bfstats.planning import RunPlan, ServicePlan
+from bfstats.sqlite_store import Checkpoints, RunLedger
+
+SUMMARY_KEY = "backfill-summary"
+
+
+def rows_text(written: int | None, expected: int | None) -> str:
+    """`584,000 of 4,249,057` (or `584,000 of ?` before the mart was counted)."""
+    expected_text = "?" if expected is None else f"{expected:,}"
+    return f"{written or 0:,} of {expected_text}"
+
+
+@dataclass
+class TableResult:
+    table: str
+    status: str  # completed, failed, skipped (already published), not run
+    rows_expected: int | None = None
+    rows_written: int = 0
+    load_seconds: float = 0.0
+    publish_seconds: float = 0.0
+    check_seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.load_seconds + self.publish_seconds + self.check_seconds
+
+
+@dataclass
+class ServiceResult:
+    service: str
+    status: str  # completed, failed, skipped
+    as_of: str
+    run_id: str
+    rows_expected: int | None = None
+    rows_written: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    kind: str | None = None  # failed: a few words, e.g. "schema drift"
+    failed_step: str | None = None
+    tables: list[TableResult] = field(default_factory=list)
+
+
+def skipped(plan: ServicePlan, ledger: RunLedger) -> ServiceResult:
+    record = ledger.latest(plan.service.name)
+    return ServiceResult(
+        plan.service.name,
+        "skipped",
+        record.as_of,
+        record.run_id,
+        record.rows_expected,
+        record.rows_written,
+        tables=[TableResult(spec.sqlite_table, "skipped") for spec in plan.service.tables],
+    )
+
+
+class Recorder:
+    """Records each service in the ledger as soon as all of its steps have ended."""
+
+    def __init__(self, ledger: RunLedger, plan: RunPlan, service_steps: dict, log):
+        self._ledger, self._log = ledger, log
+        self._plans = {p.service.name: p for p in plan.to_load}
+        self._as_of = plan.as_of
+        self._steps = service_steps
+        self._waiting = {service: set(steps) for service, steps in service_steps.items()}
+        self._outcomes: dict[str, Outcome] = {}
+        self._started = time.perf_counter()
+        self.results: dict[str, ServiceResult] = {}
+
+    def step_ended(self, name: str, outcome: Outcome) -> None:
+        self._outcomes[name] = outcome
+        for service, waiting in self._waiting.items():
+            waiting.discard(name)
+            if not waiting and service not in self.results:
+                self.results[service] = self._finish(service)
+
+    def _finish(self, service: str) -> ServiceResult:
+        plan = self._plans[service]
+        result = ServiceResult(service, "failed", self._as_of, plan.run_id)
+        result.seconds = round(time.perf_counter() - self._started, 3)
+        checkpoints = Checkpoints(self._ledger.conn)
+        for spec in plan.service.tables:
+            result.tables.append(self._table(spec.sqlite_table, checkpoints))
+        failure = self._first_failure(service)
+        if failure is None and all(t.status == COMPLETED for t in result.tables):
+            result.status = "completed"
+        elif failure is not None:
+            result.failed_step, outcome = failure
+            result.error, result.kind = outcome.error, outcome.kind
+        else:  # nothing failed but something did not run: the run was stopped
+            result.error, result.kind = "the run was stopped before it finished", "interrupted"
+        known = [t.rows_expected for t in result.tables]
+        result.rows_expected = None if None in known else sum(known)
+        result.rows_written = sum(t.rows_written for t in result.tables)
+        self._ledger.finish(
+            plan.run_id,
+            service,
+            status=result.status,
+            rows_expected=result.rows_expected,
+            rows_written=result.rows_written,
+            duration_seconds=result.seconds,
+            error=result.error,
+        )
+        self._log.info("%s", service_line(result))
+        return result
+
+    def _first_failure(self, service: str) -> tuple[str, Outcome] | None:
+        """The service's first failed step, or the failed step (outside the service, e.g. a
+        mart it reads) that kept its steps from running."""
+        outcomes = [(name, self._outcomes[name]) for name in self._steps[service]]
+        for name, outcome in outcomes:
+            if outcome.status == FAILED:
+                return name, outcome
+        for _, outcome in outcomes:
+            if outcome.cause and outcome.cause in self._outcomes:
+                return outcome.cause, self._outcomes[outcome.cause]
+        return None
+
+    def _table(self, table: str, checkpoints: Checkpoints) -> TableResult:
+        load = self._outcomes.get(f"load {table}")
+        publish = self._outcomes.get(f"publish {table}")
+        check = self._outcomes.get(f"check {table}")
+        result = TableResult(table, "not run")
+        if load and load.status == COMPLETED:
+            staged = load.value
+            result.rows_expected, result.rows_written = staged.rows_expected, staged.rows_written
+            result.load_seconds = staged.seconds
+        else:
+            point = checkpoints.get(table)
+            if point is not None:
+                result.rows_expected, result.rows_written = point.rows_expected, point.rows_written
+        if publish and publish.status == COMPLETED:
+            result.publish_seconds = publish.value.seconds
+        if check and check.status == COMPLETED:
+            result.check_seconds = check.value
+            result.status = COMPLETED
+        for name in (f"load {table}", f"publish {table}", f"check {table}"):
+            outcome = self._outcomes.get(name)
+            if outcome and outcome.status == FAILED:
+                result.status, result.error = FAILED, outcome.error
+                break
+        return result
+
+
+def service_line(result: ServiceResult) -> str:
+    rows = rows_text(result.rows_written, result.rows_expected)
+    if result.status == "completed":
+        load = sum(t.load_seconds for t in result.tables)
+        publish = sum(t.publish_seconds for t in result.tables)
+        checks = sum(t.check_seconds for t in result.tables)
+        return (
+            f"{result.service}: completed, {rows} rows in {result.seconds:.1f}s "
+            f"(load {load:.1f}s, publish {publish:.1f}s, checks {checks:.1f}s)"
+        )
+    if result.status == "skipped":
+        return f"{result.service}: skipped, completed earlier with as_of {result.as_of}"
+    return (
+        f"{result.service}: FAILED ({result.kind}) at {result.failed_step or 'the start'}, "
+        f"{rows} rows written"
+    )
+
+
+@dataclass
+class Report:
+    as_of: str
+    sqlite_path: str
+    services: list[ServiceResult]
+
+    @property
+    def failed(self) -> list[ServiceResult]:
+        return [s for s in self.services if s.status == FAILED]
+
+    def outcome_line(self) -> str:
+        done = [s for s in self.services if s.status != FAILED]
+        skipped = [s for s in done if s.status == "skipped"]
+        line = f"{len(done)} of {len(self.services)} services completed"
+        if skipped:
+            line += f" ({len(skipped)} already complete, skipped)"
+        if self.failed:
+            line += "; " + ", ".join(f"{s.service} failed: {s.kind}" for s in self.failed)
+        return line
+
+    def failure_message(self) -> str:
+        """The flow run's final state message: the outcome, then each failure in full."""
+        return "\n".join([self.outcome_line(), *(f"- {s.service}: {s.error}" for s in self.failed)])
+
+    def markdown(self) -> str:
+        lines = [
+            f"**{self.outcome_line()}**",
+            "",
+            f"SQLite file `{self.sqlite_path}`, as_of `{self.as_of}`",
+            "",
+            "| service | table | status | rows written | load s | publish s | checks s |",
+            "|---|---|---|---:|---:|---:|---:|",
+        ]
+        for service in self.services:
+            for table in service.tables or [TableResult("-", service.status)]:
+                status = table.status if service.status != "skipped" else "skipped"
+                lines.append(
+                    f"| {service.service} | {table.table} | {status} | "
+                    f"{rows_text(table.rows_written, table.rows_expected)} | "
+                    f"{table.load_seconds:.1f} | {table.publish_seconds:.1f} | "
+                    f"{table.check_seconds:.1f} |"
+                )
+        for service in self.failed:
+            lines += ["", f"### {service.service} failed ({service.kind})", "", "```text"]
+            lines += [service.error or "", "```"]
+        return "\n".join(lines)
+
+    def as_dicts(self) -> list[dict]:
+        return [asdict(s) for s in self.services]
+
+
+def publish(report: Report, log) -> None:
+    """The summary in the flow's log (one line per service) and as a Prefect artifact."""
+    for service in report.services:
+        if service.status == "skipped":  # loaded services were logged as they ended
+            log.info("%s", service_line(service))
+    log.info("%s", report.outcome_line())
+    try:
+        from prefect.artifacts import create_markdown_artifact
+        from prefect.context import FlowRunContext
+
+        if FlowRunContext.get() is not None:
+            create_markdown_artifact(
+                markdown=report.markdown(), key=SUMMARY_KEY, description=report.outcome_line()
+            )
+    except Exception as error:  # the summary artifact is a convenience, never a failure
+        log.warning("no summary artifact: %s", error)
