@@ -114,7 +114,9 @@ def test_killed_three_times_then_resumed_equals_an_uninterrupted_run(generated, 
 
     # 1. Killed while dbt builds the models: nothing loaded yet.
     run = Backfill(first, env)
-    wait_for(lambda: run.saw("Building models with dbt"), 300, what="dbt to start")
+    wait_for(
+        lambda: run.saw("Building server_online_counts in ClickHouse"), 300, what="dbt to start"
+    )
     run.kill()
     assert query(db, "SELECT count(*) FROM _bfstats_checkpoints") == [(0,)]
     assert {row[0] for row in query(db, "SELECT status FROM _bfstats_runs")} == {"running"}

@@ -51,6 +51,7 @@ class RunSettings:
     allow_shrink: bool
     target: config.Target
     run_ids: dict  # service -> run id
+    spans: dict  # service -> telemetry.LongSpan: the service's span, parent of its batches
 
     def run_id(self, service: str) -> str:
         return self.run_ids[service]
@@ -115,15 +116,16 @@ def load_table(spec: catalog_module.TableSpec, run: RunSettings) -> loader.Stage
     source = open_source(run.target)
     conn = connect(run.sqlite_path)
     try:
-        return loader.stage_table(
-            conn,
-            source,
-            spec,
-            run_id=run.run_id(spec.service),
-            as_of=run.as_of,
-            batch_size=run.batch_size,
-            allow_shrink=run.allow_shrink,
-        )
+        with run.spans[spec.service].inside():
+            return loader.stage_table(
+                conn,
+                source,
+                spec,
+                run_id=run.run_id(spec.service),
+                as_of=run.as_of,
+                batch_size=run.batch_size,
+                allow_shrink=run.allow_shrink,
+            )
     finally:
         conn.close()
         source.close()
@@ -136,7 +138,8 @@ def publish_table(
 ) -> loader.PublishedTable:
     conn = connect(run.sqlite_path)
     try:
-        return loader.publish_table(conn, spec, staged)
+        with run.spans[spec.service].inside():
+            return loader.publish_table(conn, spec, staged)
     finally:
         conn.close()
 
@@ -268,9 +271,17 @@ def backfill(
             allow_shrink=allow_shrink,
             target=config.load_target(),
             run_ids={p.service.name: p.run_id for p in plan.to_load},
+            spans={
+                p.service.name: telemetry.LongSpan(
+                    "bfstats.service",
+                    query_name=f"backfill {p.service.name}",
+                    table=",".join(spec.sqlite_table for spec in p.service.tables),
+                )
+                for p in plan.to_load
+            },
         )
         steps, service_steps = plan_steps(plan, catalog, run, retry=run_count - 1)
-        recorder = summary.Recorder(ledger, plan, service_steps, log)
+        recorder = summary.Recorder(ledger, plan, service_steps, log, run.spans)
         try:
             steps.run(on_end=recorder.step_ended)
         finally:

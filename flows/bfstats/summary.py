@@ -72,8 +72,8 @@ def skipped(plan: ServicePlan, ledger: RunLedger) -> ServiceResult:
 class Recorder:
     """Records each service in the ledger as soon as all of its steps have ended."""
 
-    def __init__(self, ledger: RunLedger, plan: RunPlan, service_steps: dict, log):
-        self._ledger, self._log = ledger, log
+    def __init__(self, ledger: RunLedger, plan: RunPlan, service_steps: dict, log, spans: dict):
+        self._ledger, self._log, self._spans = ledger, log, spans
         self._plans = {p.service.name: p for p in plan.to_load}
         self._as_of = plan.as_of
         self._steps = service_steps
@@ -116,6 +116,7 @@ class Recorder:
             duration_seconds=result.seconds,
             error=result.error,
         )
+        self._spans[service].end(result.rows_written)
         self._log.info("%s", service_line(result))
         return result
 

@@ -85,6 +85,29 @@ def span(name: str, *, query_name: str, table: str):
             )
 
 
+class LongSpan:
+    """A span that outlives the code block that starts it (a service's span runs from the plan
+    to its last check, across the flow's task threads); steps run `inside()` it."""
+
+    def __init__(self, name: str, *, query_name: str, table: str):
+        self._started = time.perf_counter()
+        self._span = tracer().start_span(name)
+        self._span.set_attribute("query.name", query_name)
+        self._span.set_attribute("result.table", table)
+
+    @contextmanager
+    def inside(self):
+        with trace.use_span(self._span, end_on_exit=False):
+            yield
+
+    def end(self, row_count: int) -> None:
+        self._span.set_attribute("result.row_count", row_count)
+        self._span.set_attribute(
+            "result.duration_ms", round((time.perf_counter() - self._started) * 1000, 3)
+        )
+        self._span.end()
+
+
 def flush() -> None:
     provider = trace.get_tracer_provider()
     if hasattr(provider, "force_flush"):
