@@ -63,3 +63,11 @@ def prefect_server(tmp_path_factory):
 
         APILogWorker.drain_all(timeout=10)
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def real_catalog():
+    """The catalog as the backfill builds it, from the marts' YAML in models/ (a dbt parse)."""
+    from bfstats import catalog, dbt_invoke
+
+    return catalog.from_manifest(dbt_invoke.parse_manifest())

@@ -1,11 +1,13 @@
-"""The contract of the 8 marts (SPEC section 4 and the brief's table): names, column order and
-ClickHouse types, keys, indexes. Written out by hand, independently of the models' YAML, so that
-a drift in either shows in the tests; test_marts.py and the SQLite schema tests share it."""
+"""The contract of the 8 marts (SPEC section 4): service, SQLite table, column names, order and
+ClickHouse types, written out by hand, independently of the models' YAML, so that a drift in
+either shows in the tests. The primary key and the secondary indexes are the API's own
+(tests/fixtures/api-schema.sql), translated to the model's column names, so that no second copy
+of them exists. test_marts.py and the SQLite schema tests share it."""
 
 from __future__ import annotations
 
-# The contract (names, order and ClickHouse types, keys, indexes), written out independently of
-# the models' YAML so that a drift in either shows here.
+import api_schema
+
 CONTRACT = {
     "server_online_counts": {
         "service": "server-online-counts",
@@ -18,8 +20,6 @@ CONTRACT = {
             ("peak_players", "UInt16"),
             ("sample_count", "UInt64"),
         ],
-        "key": ["server_guid", "hour_timestamp"],
-        "indexes": [["game", "hour_timestamp"], ["hour_timestamp"]],
     },
     "player_stats_lifetimes": {
         "service": "player-stats",
@@ -38,8 +38,6 @@ CONTRACT = {
             ("last_round_time", "DateTime('UTC')"),
             ("updated_at", "DateTime('UTC')"),
         ],
-        "key": ["player_name"],
-        "indexes": [],
     },
     "player_server_stats": {
         "service": "player-stats",
@@ -53,13 +51,11 @@ CONTRACT = {
             ("total_score", "Int64"),
             ("total_play_time_minutes", "Float64"),
             ("highest_score", "Int32"),
-            ("highest_score_round_id", "String"),
-            ("highest_score_map_name", "String"),
+            ("highest_score_round_id", "Nullable(String)"),
+            ("highest_score_map_name", "Nullable(String)"),
             ("highest_score_time", "Nullable(DateTime('UTC'))"),
             ("updated_at", "DateTime('UTC')"),
         ],
-        "key": ["player_name", "server_guid"],
-        "indexes": [["server_guid"]],
     },
     "player_map_stats": {
         "service": "player-stats",
@@ -75,8 +71,6 @@ CONTRACT = {
             ("total_play_time_minutes", "Float64"),
             ("updated_at", "DateTime('UTC')"),
         ],
-        "key": ["player_name", "map_name", "server_guid"],
-        "indexes": [["map_name"]],
     },
     "player_milestones": {
         "service": "player-milestones",
@@ -88,8 +82,6 @@ CONTRACT = {
             ("total_kills_at_milestone", "UInt64"),
             ("days_to_achieve", "Int64"),
         ],
-        "key": ["player_name", "milestone"],
-        "indexes": [],
     },
     "player_best_scores": {
         "service": "player-best-scores",
@@ -106,8 +98,6 @@ CONTRACT = {
             ("round_end_time", "DateTime('UTC')"),
             ("round_id", "String"),
         ],
-        "key": ["player_name", "period", "rank"],
-        "indexes": [],
     },
     "server_hourly_patterns": {
         "service": "server-hourly-patterns",
@@ -126,8 +116,6 @@ CONTRACT = {
             ("data_points", "UInt64"),
             ("updated_at", "DateTime('UTC')"),
         ],
-        "key": ["server_guid", "day_of_week", "hour_of_day"],
-        "indexes": [],
     },
     "hourly_player_predictions": {
         "service": "hourly-player-predictions",
@@ -140,7 +128,22 @@ CONTRACT = {
             ("data_points", "UInt64"),
             ("updated_at", "DateTime('UTC')"),
         ],
-        "key": ["game", "day_of_week", "hour_of_day"],
-        "indexes": [],
     },
 }
+
+
+def _model_columns(mart: dict, sqlite_columns) -> list[str]:
+    """The model columns behind SQLite columns: `q25_players` is `Q25Players` (EF Core names
+    are the snake_case names without underscores, in PascalCase)."""
+    by_folded = {name.replace("_", ""): name for name, _ in mart["columns"]}
+    return [by_folded[column.lower()] for column in sqlite_columns]
+
+
+def _add_key_and_indexes(contract: dict) -> None:
+    for mart in contract.values():
+        table = api_schema.table(mart["sqlite_table"])
+        mart["key"] = _model_columns(mart, table.primary_key)
+        mart["indexes"] = [_model_columns(mart, index.columns) for index in table.indexes]
+
+
+_add_key_and_indexes(CONTRACT)

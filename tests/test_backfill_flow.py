@@ -248,10 +248,10 @@ def schema_objects(db) -> list[tuple]:
 
 
 def test_backfill_into_the_apis_own_tables_keeps_their_schema(flow_setup, tmp_path):
-    from test_sqlite_ddl import ef_core_database
+    import api_schema
 
     db = tmp_path / "api.db"
-    ef_core_database(db)
+    api_schema.create(db)
     conn = sqlite3.connect(db)
     conn.executescript(
         """
@@ -265,13 +265,15 @@ def test_backfill_into_the_apis_own_tables_keeps_their_schema(flow_setup, tmp_pa
     conn.commit()
     conn.close()
     before = schema_objects(db)
+    history = read_table(db, "__EFMigrationsHistory")
 
     state = flow_setup(db, services=["all"])
     assert state.is_completed(), state.message
 
     assert schema_objects(db) == before  # same tables, same indexes, same CREATE statements
     assert read_table(db, "Players") == [{"Id": 1, "Name": "alice"}, {"Id": 2, "Name": "bob"}]
-    assert len(read_table(db, "__EFMigrationsHistory")) == 1
+    assert len(history) == 2  # the API file's own row and this test's
+    assert read_table(db, "__EFMigrationsHistory") == history
     for model, table in TABLE_OF_MODEL.items():
         assert len(read_table(db, table)) == len(datasets.EXPECTED[model]), table
     indexes = {row[1] for row in before if row[0] == "index" and row[3]}

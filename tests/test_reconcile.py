@@ -8,6 +8,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import api_schema
 import pytest
 from bfstats import dbt_invoke
 from bfstats.reconcile import (
@@ -17,59 +18,6 @@ from bfstats.reconcile import (
     reconcile,
     run_sqlite_tests,
 )
-
-# The API's tables as its EF Core migration creates them (SPEC section 4).
-EF_CORE_DDL = """
-create table "ServerOnlineCounts" (
-    "ServerGuid" TEXT NOT NULL, "HourTimestamp" TEXT NOT NULL, "Game" TEXT NOT NULL,
-    "AvgPlayers" REAL NOT NULL, "PeakPlayers" INTEGER NOT NULL, "SampleCount" INTEGER NOT NULL,
-    CONSTRAINT "PK_ServerOnlineCounts" PRIMARY KEY ("ServerGuid", "HourTimestamp"));
-create index "IX_ServerOnlineCounts_Game_HourTimestamp"
-    on "ServerOnlineCounts" ("Game", "HourTimestamp");
-create index "IX_ServerOnlineCounts_HourTimestamp" on "ServerOnlineCounts" ("HourTimestamp");
-create table "PlayerStatsLifetimes" (
-    "PlayerName" TEXT NOT NULL, "TotalRounds" INTEGER NOT NULL, "TotalKills" INTEGER NOT NULL,
-    "TotalDeaths" INTEGER NOT NULL, "TotalScore" INTEGER NOT NULL,
-    "TotalPlayTimeMinutes" REAL NOT NULL, "AvgScorePerRound" REAL NOT NULL,
-    "KdRatio" REAL NOT NULL, "KillRate" REAL NOT NULL, "FirstRoundTime" TEXT NOT NULL,
-    "LastRoundTime" TEXT NOT NULL, "UpdatedAt" TEXT NOT NULL,
-    CONSTRAINT "PK_PlayerStatsLifetimes" PRIMARY KEY ("PlayerName"));
-create table "PlayerServerStats" (
-    "PlayerName" TEXT NOT NULL, "ServerGuid" TEXT NOT NULL, "TotalRounds" INTEGER NOT NULL,
-    "TotalKills" INTEGER NOT NULL, "TotalDeaths" INTEGER NOT NULL, "TotalScore" INTEGER NOT NULL,
-    "TotalPlayTimeMinutes" REAL NOT NULL, "HighestScore" INTEGER NOT NULL,
-    "HighestScoreRoundId" TEXT NOT NULL, "HighestScoreMapName" TEXT NOT NULL,
-    "HighestScoreTime" TEXT NULL, "UpdatedAt" TEXT NOT NULL,
-    CONSTRAINT "PK_PlayerServerStats" PRIMARY KEY ("PlayerName", "ServerGuid"));
-create index "IX_PlayerServerStats_ServerGuid" on "PlayerServerStats" ("ServerGuid");
-create table "PlayerMapStats" (
-    "PlayerName" TEXT NOT NULL, "MapName" TEXT NOT NULL, "ServerGuid" TEXT NOT NULL,
-    "TotalRounds" INTEGER NOT NULL, "TotalKills" INTEGER NOT NULL, "TotalDeaths" INTEGER NOT NULL,
-    "TotalScore" INTEGER NOT NULL, "TotalPlayTimeMinutes" REAL NOT NULL,
-    "UpdatedAt" TEXT NOT NULL,
-    CONSTRAINT "PK_PlayerMapStats" PRIMARY KEY ("PlayerName", "MapName", "ServerGuid"));
-create index "IX_PlayerMapStats_MapName" on "PlayerMapStats" ("MapName");
-create table "PlayerMilestones" (
-    "PlayerName" TEXT NOT NULL, "Milestone" INTEGER NOT NULL, "AchievedAt" TEXT NOT NULL,
-    "TotalKillsAtMilestone" INTEGER NOT NULL, "DaysToAchieve" INTEGER NOT NULL,
-    CONSTRAINT "PK_PlayerMilestones" PRIMARY KEY ("PlayerName", "Milestone"));
-create table "PlayerBestScores" (
-    "PlayerName" TEXT NOT NULL, "Period" TEXT NOT NULL, "Rank" INTEGER NOT NULL,
-    "FinalScore" INTEGER NOT NULL, "FinalKills" INTEGER NOT NULL, "FinalDeaths" INTEGER NOT NULL,
-    "MapName" TEXT NOT NULL, "ServerGuid" TEXT NOT NULL, "RoundEndTime" TEXT NOT NULL,
-    "RoundId" TEXT NOT NULL,
-    CONSTRAINT "PK_PlayerBestScores" PRIMARY KEY ("PlayerName", "Period", "Rank"));
-create table "ServerHourlyPatterns" (
-    "ServerGuid" TEXT NOT NULL, "DayOfWeek" INTEGER NOT NULL, "HourOfDay" INTEGER NOT NULL,
-    "AvgPlayers" REAL NOT NULL, "MinPlayers" REAL NOT NULL, "Q25Players" REAL NOT NULL,
-    "MedianPlayers" REAL NOT NULL, "Q75Players" REAL NOT NULL, "Q90Players" REAL NOT NULL,
-    "MaxPlayers" REAL NOT NULL, "DataPoints" INTEGER NOT NULL, "UpdatedAt" TEXT NOT NULL,
-    CONSTRAINT "PK_ServerHourlyPatterns" PRIMARY KEY ("ServerGuid", "DayOfWeek", "HourOfDay"));
-create table "HourlyPlayerPredictions" (
-    "Game" TEXT NOT NULL, "DayOfWeek" INTEGER NOT NULL, "HourOfDay" INTEGER NOT NULL,
-    "PredictedPlayers" REAL NOT NULL, "DataPoints" INTEGER NOT NULL, "UpdatedAt" TEXT NOT NULL,
-    CONSTRAINT "PK_HourlyPlayerPredictions" PRIMARY KEY ("Game", "DayOfWeek", "HourOfDay"));
-"""
 
 AS_OF = "2024-06-05T12:00:00Z"
 FIRST, LAST = "2024-06-01T08:00:00Z", "2024-06-04T21:30:00Z"
@@ -135,10 +83,10 @@ def counts(**overrides: int) -> dict[str, int]:
 
 @pytest.fixture
 def api_db(tmp_path):
-    """An API database with the 8 tables in EF Core shape, each holding a few valid rows."""
+    """The API's database (its own DDL), the 8 tables each holding a few valid rows."""
     path = tmp_path / "api.db"
     with closing(sqlite3.connect(path)) as conn:
-        conn.executescript(EF_CORE_DDL)
+        conn.executescript(api_schema.sql())
         for table, rows in VALID_ROWS.items():
             insert(conn, table, rows)
         conn.commit()

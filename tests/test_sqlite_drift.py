@@ -1,13 +1,20 @@
-"""Drift between the models and an existing SQLite file; creating missing tables; the report."""
+"""Drift between the models and an existing SQLite file; creating missing tables; the report.
+
+SPEC section 5 sorts what differs in two: a difference that could lose, truncate or corrupt data,
+or break a write, stops the table (DRIFTS); one that cannot is a note and the load goes on
+(TOLERATED). The starting point is always the API's own file (tests/fixtures/api-schema.sql).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 from contextlib import closing
 
+import api_schema
 import pytest
-from bfstats import catalog, dbt_invoke
+from bfstats import loader
 from bfstats.sqlite_schema import (
     SchemaDriftError,
     check,
@@ -15,19 +22,14 @@ from bfstats.sqlite_schema import (
     existing_columns,
     render,
 )
-from test_sqlite_ddl import EF_CORE_DDL, HAND_SPECS, MART_TABLES, hand_catalog, hand_spec
-
-
-@pytest.fixture(scope="session")
-def real_catalog():
-    """The catalog as the backfill builds it, from the marts' YAML in models/."""
-    return catalog.from_manifest(dbt_invoke.parse_manifest())
+from bfstats.sqlite_schema.drift import affinity
+from test_sqlite_ddl import MART_TABLES, hand_catalog, hand_spec, specs_of
 
 
 def api_database(path, replace: dict[str, tuple[str, str]] | None = None):
-    """The API's database as EF Core creates it, with `replace[table] = (old, new)` applied to
-    that table's DDL; every mart table gets one row."""
-    statements = dict(EF_CORE_DDL)
+    """The API's database from its own file, with `replace[table] = (old, new)` applied to that
+    table's statements; every mart table gets one row."""
+    statements = api_schema.statements_by_table()
     for table, (old, new) in (replace or {}).items():
         assert old in statements[table], f"{old!r} is not in the DDL of {table}"
         statements[table] = statements[table].replace(old, new)
@@ -64,19 +66,57 @@ def test_the_real_catalog_has_the_eight_marts(real_catalog):
 
 
 @pytest.mark.parametrize("source", ["real catalog", "hand specs"])
-def test_ef_core_tables_match_every_model(tmp_path, real_catalog, source):
-    specs = (
-        [spec for service in real_catalog.services() for spec in service.tables]
-        if source == "real catalog"
-        else HAND_SPECS
-    )
+def test_the_apis_tables_match_every_model_without_notes(tmp_path, real_catalog, source):
     path = api_database(tmp_path / "api.db")
     with closing(sqlite3.connect(path)) as conn:
-        reports = {spec.sqlite_table: check(conn, spec) for spec in specs}
+        reports = {spec.sqlite_table: check(conn, spec) for spec in specs_of(source, real_catalog)}
     assert sorted(reports) == MART_TABLES
     for table, report in reports.items():
         assert (report.table, report.exists, report.ok) == (table, True, True), report.message()
         assert (report.differences, report.notes) == ([], []), table
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [
+        ("INTEGER", "INTEGER"),
+        ("INT", "INTEGER"),
+        ("BIGINT", "INTEGER"),
+        ("unsigned big int", "INTEGER"),
+        ("POINT", "INTEGER"),  # SQLite's own quirk: it contains INT
+        ("TEXT", "TEXT"),
+        ("VARCHAR(255)", "TEXT"),
+        ("NCHAR(55)", "TEXT"),
+        ("CLOB", "TEXT"),
+        ("REAL", "REAL"),
+        ("DOUBLE PRECISION", "REAL"),
+        ("FLOAT", "REAL"),
+        ("BLOB", "BLOB"),
+        ("", "BLOB"),
+        ("NUMERIC", "NUMERIC"),
+        ("DECIMAL(10,5)", "NUMERIC"),
+        ("DATETIME", "NUMERIC"),
+        ("BOOLEAN", "NUMERIC"),
+    ],
+)
+def test_affinity_follows_sqlites_rules(declared, expected):
+    assert affinity(declared) == expected
+
+
+def test_affinity_agrees_with_sqlite_itself():
+    """typeof() of '1' stored in a column: 'integer' for INTEGER and NUMERIC affinity, 'real' for
+    REAL, 'text' for TEXT and BLOB (no conversion)."""
+    stored = {"INTEGER": "integer", "NUMERIC": "integer", "REAL": "real", "TEXT": "text"}
+    stored["BLOB"] = "text"
+    declared = ["BIGINT", "VARCHAR(9)", "CLOB", "DOUBLE", "FLOAT", "DATETIME", "BLOB", "POINT"]
+    with closing(sqlite3.connect(":memory:")) as conn:
+        columns = ", ".join(f'"c{i}" {t}' for i, t in enumerate(declared))
+        conn.execute(f'create table "t" ({columns})')
+        conn.execute(f'insert into "t" values ({", ".join("?" for _ in declared)})', ["1"] * 8)
+        kinds = conn.execute(
+            f'select {", ".join(f"typeof(c{i})" for i in range(len(declared)))} from "t"'
+        ).fetchone()
+    assert list(kinds) == [stored[affinity(t)] for t in declared]
 
 
 # (table, DDL text replaced, replacement, the one difference expected)
@@ -87,23 +127,23 @@ DRIFTS = {
         '"Rank" TEXT NOT NULL',
         "column `Rank`: SQLite has TEXT, the model produces INTEGER",
     ),
-    "type with the same affinity": (
-        "ServerHourlyPatterns",
-        '"DataPoints" INTEGER NOT NULL',
-        '"DataPoints" BIGINT NOT NULL',
-        "column `DataPoints`: SQLite has BIGINT, the model produces INTEGER",
+    "another affinity under another spelling": (
+        "PlayerMilestones",
+        '"AchievedAt" TEXT NOT NULL',
+        '"AchievedAt" DATETIME NOT NULL',
+        "column `AchievedAt`: SQLite has DATETIME (NUMERIC affinity), the model produces TEXT",
+    ),
+    "no declared type": (
+        "ServerOnlineCounts",
+        '"AvgPlayers" REAL NOT NULL',
+        '"AvgPlayers" NOT NULL',
+        "column `AvgPlayers`: SQLite has no declared type (BLOB affinity), the model produces REAL",
     ),
     "NOT NULL where the model is nullable": (
         "PlayerServerStats",
         '"HighestScoreTime" TEXT NULL',
         '"HighestScoreTime" TEXT NOT NULL',
         "column `HighestScoreTime`: SQLite has NOT NULL, the model produces nullable",
-    ),
-    "nullable where the model is NOT NULL": (
-        "PlayerMilestones",
-        '"AchievedAt" TEXT NOT NULL',
-        '"AchievedAt" TEXT NULL',
-        "column `AchievedAt`: SQLite has nullable, the model produces NOT NULL",
     ),
     "missing column": (
         "PlayerStatsLifetimes",
@@ -125,24 +165,25 @@ DRIFTS = {
         "primary key: SQLite has (PlayerName, Rank, Period), "
         "the model produces (PlayerName, Period, Rank)",
     ),
+    "primary key columns": (
+        "PlayerMilestones",
+        'PRIMARY KEY ("PlayerName", "Milestone")',
+        'PRIMARY KEY ("PlayerName", "Milestone", "AchievedAt")',
+        "primary key: SQLite has (PlayerName, Milestone, AchievedAt), "
+        "the model produces (PlayerName, Milestone)",
+    ),
     "no primary key": (
         "PlayerStatsLifetimes",
         ' CONSTRAINT "PK_PlayerStatsLifetimes" PRIMARY KEY',
         "",
         "primary key: SQLite has (none), the model produces (PlayerName)",
     ),
-    "missing index": (
-        "ServerOnlineCounts",
-        'CREATE INDEX "IX_ServerOnlineCounts_HourTimestamp" ON "ServerOnlineCounts" '
-        '("HourTimestamp");',
-        "",
-        "index `IX_ServerOnlineCounts_HourTimestamp` on (HourTimestamp): missing in SQLite",
-    ),
-    "index on other columns": (
+    "a UNIQUE index the key does not cover": (
         "PlayerMapStats",
-        'ON "PlayerMapStats" ("MapName");',
-        'ON "PlayerMapStats" ("MapName", "PlayerName");',
-        "index `IX_PlayerMapStats_MapName` on (MapName): SQLite has it on (MapName, PlayerName)",
+        'CREATE INDEX "IX_PlayerMapStats_MapName"',
+        'CREATE UNIQUE INDEX "IX_PlayerMapStats_MapName"',
+        "index `IX_PlayerMapStats_MapName` on (MapName): UNIQUE in SQLite, but the model's rows "
+        "are only unique on (PlayerName, MapName, ServerGuid), so a write can fail",
     ),
 }
 
@@ -158,7 +199,8 @@ def test_each_kind_of_drift_is_reported_and_stops_the_table(tmp_path, kind):
         assert report.differences == [difference]
         assert report.message() == (
             f"SQLite table {table} does not match the model {hand_spec(table).model}: "
-            f"{difference}; fix the table (or drop it to have it recreated) or fix the model"
+            f"{difference}; fix the table (or drop it to have it recreated) or fix the model; "
+            "the backfill never alters an existing table"
         )
         with pytest.raises(SchemaDriftError) as caught:
             ensure_table(conn, hand_spec(table))
@@ -170,75 +212,181 @@ def test_each_kind_of_drift_is_reported_and_stops_the_table(tmp_path, kind):
 
 
 def test_several_differences_are_listed_one_per_line(tmp_path):
-    ddl = EF_CORE_DDL["PlayerMilestones"]
-    drifted = ddl.replace('"Milestone" INTEGER', '"Milestone" TEXT').replace(
-        '"DaysToAchieve" INTEGER NOT NULL', '"DaysToAchieve" INTEGER NULL'
-    )
+    replace = [
+        ('"Milestone" INTEGER', '"Milestone" TEXT'),
+        ('"TotalKillsAtMilestone" INTEGER NOT NULL,', ""),
+        ('"AchievedAt" TEXT NOT NULL', '"AchievedAt" TEXT NULL'),
+    ]
+    ddl = api_schema.statements_by_table()["PlayerMilestones"]
+    drifted = ddl
+    for old, new in replace:
+        drifted = drifted.replace(old, new)
     path = api_database(tmp_path / "api.db", {"PlayerMilestones": (ddl, drifted)})
     with closing(sqlite3.connect(path)) as conn:
         report = check(conn, hand_spec("PlayerMilestones"))
     assert report.differences == [
         "column `Milestone`: SQLite has TEXT, the model produces INTEGER",
-        "column `DaysToAchieve`: SQLite has nullable, the model produces NOT NULL",
+        "column `TotalKillsAtMilestone`: missing in SQLite, the model produces INTEGER NOT NULL",
     ]
-    assert "INTEGER; column `DaysToAchieve`" in report.message()
+    assert report.notes == [
+        "column `AchievedAt` is nullable in SQLite; the model always fills it",
+    ]
+    assert "INTEGER; column `TotalKillsAtMilestone`" in report.message()
+    assert "AchievedAt" not in report.message()
 
 
-# (table, DDL text replaced, replacement, the note expected)
+# (table, DDL text replaced, replacement, the notes expected)
 TOLERATED = {
+    "nullable where the model always fills it": (
+        "PlayerMilestones",
+        '"AchievedAt" TEXT NOT NULL',
+        '"AchievedAt" TEXT NULL',
+        ["column `AchievedAt` is nullable in SQLite; the model always fills it"],
+    ),
+    "another spelling of the same affinity": (
+        "ServerHourlyPatterns",
+        '"DataPoints" INTEGER NOT NULL',
+        '"DataPoints" BIGINT NOT NULL',
+        [
+            "column `DataPoints` is declared BIGINT in SQLite, the model produces INTEGER: the "
+            "same INTEGER affinity, so SQLite stores the values alike"
+        ],
+    ),
+    "VARCHAR for TEXT": (
+        "PlayerBestScores",
+        '"MapName" TEXT NOT NULL',
+        '"MapName" VARCHAR(64) NOT NULL',
+        [
+            "column `MapName` is declared VARCHAR(64) in SQLite, the model produces TEXT: the "
+            "same TEXT affinity, so SQLite stores the values alike"
+        ],
+    ),
     "extra nullable column": (
         "PlayerMilestones",
         '"DaysToAchieve" INTEGER NOT NULL,',
         '"DaysToAchieve" INTEGER NOT NULL, "Comment" TEXT NULL,',
-        "column `Comment`: only in SQLite (nullable); the backfill leaves it so",
+        ["column `Comment`: only in SQLite (nullable); the backfill leaves it so"],
     ),
     "extra NOT NULL column with a default": (
         "PlayerMilestones",
         '"DaysToAchieve" INTEGER NOT NULL,',
         '"DaysToAchieve" INTEGER NOT NULL, "Version" INTEGER NOT NULL DEFAULT 0,',
-        "column `Version`: only in SQLite (default 0); the backfill leaves it so",
+        ["column `Version`: only in SQLite (default 0); the backfill leaves it so"],
+    ),
+    "missing index": (
+        "ServerOnlineCounts",
+        'CREATE INDEX "IX_ServerOnlineCounts_HourTimestamp" ON "ServerOnlineCounts" '
+        '("HourTimestamp");',
+        "",
+        [
+            "index `IX_ServerOnlineCounts_HourTimestamp` on (HourTimestamp): missing in SQLite; "
+            "the backfill does not add it (reads may be slower)"
+        ],
+    ),
+    "index on other columns": (
+        "PlayerMapStats",
+        'ON "PlayerMapStats" ("MapName");',
+        'ON "PlayerMapStats" ("MapName", "PlayerName");',
+        ["index `IX_PlayerMapStats_MapName` on (MapName): SQLite has it on (MapName, PlayerName)"],
     ),
     "index under another name": (
         "ServerOnlineCounts",
         '"IX_ServerOnlineCounts_HourTimestamp" ON',
         '"IX_Hours" ON',
-        "index `IX_ServerOnlineCounts_HourTimestamp` on (HourTimestamp) is present as `IX_Hours`",
+        ["index `IX_ServerOnlineCounts_HourTimestamp` on (HourTimestamp) is present as `IX_Hours`"],
     ),
     "column name in another case": (
         "PlayerMilestones",
         '"AchievedAt" TEXT NOT NULL',
         '"achievedat" TEXT NOT NULL',
-        "column `AchievedAt` is spelled `achievedat` in SQLite",
+        ["column `AchievedAt` is spelled `achievedat` in SQLite"],
     ),
     "extra index": (
         "PlayerMilestones",
         ");",
         '); CREATE INDEX "IX_Extra" ON "PlayerMilestones" ("AchievedAt");',
-        "index `IX_Extra` on (AchievedAt): only in SQLite, kept",
+        ["index `IX_Extra` on (AchievedAt): only in SQLite, kept"],
     ),
-    "lower-case types and another column order": (
+    "extra UNIQUE index that the key covers": (
         "PlayerMilestones",
-        '"Milestone" INTEGER NOT NULL,\n    "AchievedAt" TEXT NOT NULL,',
-        '"AchievedAt" text NOT NULL,\n    "Milestone" integer NOT NULL,',
-        None,
+        ");",
+        '); CREATE UNIQUE INDEX "UX_Extra" ON "PlayerMilestones" '
+        '("Milestone", "PlayerName", "AchievedAt");',
+        ["index `UX_Extra` on (Milestone, PlayerName, AchievedAt): only in SQLite, kept"],
+    ),
+    "lower-case types": (
+        "PlayerMilestones",
+        '"Milestone" INTEGER NOT NULL, "AchievedAt" TEXT NOT NULL,',
+        '"Milestone" integer NOT NULL, "AchievedAt" text NOT NULL,',
+        [],
+    ),
+    "another column order": (
+        "PlayerMilestones",
+        '"Milestone" INTEGER NOT NULL, "AchievedAt" TEXT NOT NULL,',
+        '"AchievedAt" TEXT NOT NULL, "Milestone" INTEGER NOT NULL,',
+        [
+            "columns are in another order in SQLite (PlayerName, AchievedAt, Milestone, "
+            "TotalKillsAtMilestone, DaysToAchieve); the backfill writes them by name"
+        ],
+    ),
+    "an extra column between the model's is not another order": (
+        "PlayerMilestones",
+        '"Milestone" INTEGER NOT NULL, "AchievedAt" TEXT NOT NULL,',
+        '"Milestone" INTEGER NOT NULL, "Comment" TEXT NULL, "AchievedAt" TEXT NOT NULL,',
+        ["column `Comment`: only in SQLite (nullable); the backfill leaves it so"],
     ),
 }
 
 
 @pytest.mark.parametrize("kind", sorted(TOLERATED))
 def test_harmless_differences_are_notes(tmp_path, kind):
-    table, old, new, note = TOLERATED[kind]
+    table, old, new, notes = TOLERATED[kind]
     path = api_database(tmp_path / "api.db", {table: (old, new)})
+    before = schema_of(path)
     with closing(sqlite3.connect(path)) as conn:
         report = ensure_table(conn, hand_spec(table))
+        conn.commit()
     assert (report.exists, report.ok, report.created, report.differences) == (
         True,
         True,
         False,
         [],
     )
-    assert report.notes == ([note] if note else [])
+    assert report.notes == notes
+    assert report.note_lines() == [f"{table}: note: {note}" for note in notes]
+    assert schema_of(path) == before
     assert row_count(path, table) == 1
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_prepare_target_logs_each_note_once_and_returns_them(tmp_path):
+    table, old, new, notes = TOLERATED["nullable where the model always fills it"]
+    path = api_database(tmp_path / "api.db", {table: (old, new)})
+    # Outside a flow run the loader logs to the `bfstats` logger, which Prefect's logging
+    # configuration may keep from propagating: listen on it directly, at INFO.
+    records, bfstats_logger = _Records(), logging.getLogger("bfstats")
+    level = bfstats_logger.level
+    bfstats_logger.addHandler(records)
+    bfstats_logger.setLevel(logging.INFO)
+    try:
+        with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            report = loader.prepare_target(conn, hand_spec(table))
+    finally:
+        bfstats_logger.removeHandler(records)
+        bfstats_logger.setLevel(level)
+    assert report.notes == notes
+    assert records.messages == [
+        "PlayerMilestones: note: column `AchievedAt` is nullable in SQLite; the model always "
+        "fills it"
+    ]
 
 
 def test_a_view_of_that_name_is_drift(tmp_path):
@@ -340,7 +488,10 @@ def test_report_shows_drift_and_missing_tables_without_changing_the_file(tmp_pat
     table, old, new, difference = DRIFTS["primary key order"]
     path = api_database(
         tmp_path / "api.db",
-        {table: (old, new), "PlayerMilestones": (EF_CORE_DDL["PlayerMilestones"], "")},
+        {
+            table: (old, new),
+            "PlayerMilestones": (api_schema.statements_by_table()["PlayerMilestones"], ""),
+        },
     )
     digest = _digest(path)
     text, ok = render(hand_catalog(), path, show_sql=False)
@@ -360,3 +511,30 @@ def test_report_on_a_file_that_is_not_a_database(tmp_path):
     assert not ok
     assert "cannot read it" in text
     assert path.read_text() == "not a database, " * 100
+
+
+def test_report_lists_notes_and_the_table_still_matches(tmp_path):
+    path = api_database(
+        tmp_path / "api.db",
+        {
+            "PlayerServerStats": (
+                '"UpdatedAt" TEXT NOT NULL,',
+                '"UpdatedAt" TEXT NOT NULL, "Comment" TEXT NULL,',
+            ),
+            "ServerOnlineCounts": (TOLERATED["missing index"][1], ""),
+        },
+    )
+    digest = _digest(path)
+    text, ok = render(hand_catalog(), path, show_sql=False)
+    assert ok
+    assert (
+        "  PlayerServerStats (model player_server_stats): matches (1 note)\n"
+        "    note: column `Comment`: only in SQLite (nullable); the backfill leaves it so"
+    ) in text
+    assert (
+        "  ServerOnlineCounts (model server_online_counts): matches (1 note)\n"
+        "    note: index `IX_ServerOnlineCounts_HourTimestamp` on (HourTimestamp): missing in "
+        "SQLite"
+    ) in text
+    assert "8 tables: 8 matches, 0 will be created, 0 DRIFT, 0 ERROR" in text
+    assert _digest(path) == digest

@@ -160,10 +160,14 @@ def _count(conn: sqlite3.Connection, table: str) -> int:
     return conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()[0]  # noqa: S608
 
 
-def prepare_target(conn: sqlite3.Connection, spec: TableSpec) -> None:
-    """Check the target table against the model (create it when missing); raises on drift."""
+def prepare_target(conn: sqlite3.Connection, spec: TableSpec) -> drift.DriftReport:
+    """Check the target table against the model (create it when missing); raises on drift.
+    Logs the report's notes (harmless differences); the report is returned for summaries."""
     with transaction(conn):
-        drift.ensure_table(conn, spec)
+        report = drift.ensure_table(conn, spec)
+    for line in report.note_lines():
+        logger().info("%s", line)
+    return report
 
 
 def refuse_shrink(

@@ -26,9 +26,9 @@ select
     toInt64(score) as total_score,
     toFloat64(minutes) as total_play_time_minutes,
     toInt32(highest.1) as highest_score,
-    toString(highest.2) as highest_score_round_id,
-    toString(highest.3) as highest_score_map_name,
-    -- Nullable only because the API's column is; every row has a highest round.
+    -- The three are Nullable only because the API's columns are; every row has a highest round.
+    toNullable(toString(highest.2)) as highest_score_round_id,
+    toNullable(toString(highest.3)) as highest_score_map_name,
     toNullable(highest.4) as highest_score_time,
     {{ as_of() }} as updated_at
 from totals

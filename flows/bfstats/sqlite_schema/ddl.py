@@ -1,9 +1,11 @@
 """The SQLite DDL of a mart, built as sqlglot expressions and validated before anyone uses it.
 
-The shape follows EF Core's SQLite migrations, so a table created here and one created by the
-API's migration compare equal: PascalCase columns, TEXT/INTEGER/REAL, NOT NULL unless the model
-column is Nullable, `CONSTRAINT "PK_<Table>" PRIMARY KEY (...)`, `IX_<Table>_<Col1>_<Col2>`
-indexes. Validation: each statement must parse back with sqlglot's SQLite dialect to the same
+The shape is the one EF Core's SQLite provider writes (tests/fixtures/api-schema.sql is the API's
+own file), so a table created here and one created by the API's migration are the same table:
+PascalCase columns, TEXT/INTEGER/REAL, `NOT NULL`, or an explicit `NULL` where the model column is
+Nullable, a one-column key inline (`"Col" TEXT NOT NULL CONSTRAINT "PK_<Table>" PRIMARY KEY`), a
+longer one as `CONSTRAINT "PK_<Table>" PRIMARY KEY (...)`, `IX_<Table>_<Col1>_<Col2>` indexes.
+Validation: each statement must parse back with sqlglot's SQLite dialect to the same
 text, run in an in-memory SQLite, and leave the columns, key and indexes that were intended.
 """
 
@@ -147,27 +149,40 @@ def _quoted(name: str) -> exp.Identifier:
 def _create_table(
     table: str, columns: list[SqliteColumn], key_name: str, key: tuple[str, ...]
 ) -> str:
+    # EF Core declares a one-column key on its column and a longer one as a table constraint.
+    inline_key = key[0] if len(key) == 1 else None
     definitions: list[exp.Expression] = [
-        exp.ColumnDef(
-            this=_quoted(column.name),
-            kind=exp.DataType.build(column.declared_type, dialect=DIALECT),
-            constraints=[exp.ColumnConstraint(kind=exp.NotNullColumnConstraint())]
-            if column.not_null
-            else [],
-        )
-        for column in columns
+        _column_def(column, key_name if column.name == inline_key else None) for column in columns
     ]
-    definitions.append(
-        exp.Constraint(
-            this=_quoted(key_name),
-            expressions=[exp.PrimaryKey(expressions=[_quoted(name) for name in key])],
+    if inline_key is None:
+        definitions.append(
+            exp.Constraint(
+                this=_quoted(key_name),
+                expressions=[exp.PrimaryKey(expressions=[_quoted(name) for name in key])],
+            )
         )
-    )
     statement = exp.Create(
         kind="TABLE",
         this=exp.Schema(this=exp.Table(this=_quoted(table)), expressions=definitions),
     )
     return statement.sql(dialect=DIALECT)
+
+
+def _column_def(column: SqliteColumn, key_name: str | None) -> exp.ColumnDef:
+    """`"Col" TYPE NOT NULL` or `"Col" TYPE NULL` (EF Core writes the NULL), plus
+    `CONSTRAINT "<key_name>" PRIMARY KEY` when the column alone is the key."""
+    constraints = [
+        exp.ColumnConstraint(kind=exp.NotNullColumnConstraint(allow_null=not column.not_null))
+    ]
+    if key_name is not None:
+        constraints.append(
+            exp.ColumnConstraint(this=_quoted(key_name), kind=exp.PrimaryKeyColumnConstraint())
+        )
+    return exp.ColumnDef(
+        this=_quoted(column.name),
+        kind=exp.DataType.build(column.declared_type, dialect=DIALECT),
+        constraints=constraints,
+    )
 
 
 def _create_index(table: str, index: SqliteIndex) -> str:

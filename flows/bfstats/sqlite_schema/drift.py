@@ -1,10 +1,19 @@
-"""Compare a mart's validated DDL with the table of that name in a SQLite file (SPEC 5).
+"""Compare a mart's validated DDL with the table of that name in a SQLite file (SPEC section 5).
 
-The table usually comes from the API's EF Core migration, so the comparison is by meaning, not
-by DDL text: columns by name (SQLite names ignore case; column order is free), declared types
-(ignoring case), nullability, primary key columns and order, and indexes by column list (an
-index with the intended columns under another name serves as well). An extra column only
-matters when it is NOT NULL without a default, because the backfill's inserts would fail.
+The existing table (usually the API's, from its EF Core migration) is the authority on its own
+shape and is never altered, so the comparison is by meaning, not by DDL text, and it sorts what
+it finds in two:
+- a *difference* could lose, truncate or corrupt data, or break a write: it stops the table
+  (SchemaDriftError). A model column missing from the table; a different type affinity; NOT NULL
+  where the model can produce NULL; an extra NOT NULL column without a default; another primary
+  key (columns or order); a UNIQUE index the model's key does not cover; a view of that name.
+- a *note* cannot: it is reported and the load goes on. A nullable column the model always fills;
+  a declared type spelled otherwise with the same affinity (BIGINT for INTEGER); another column
+  order (the backfill writes by column name); an extra nullable column or one with a default; a
+  name in another case; an index of the model's meta that the table lacks, has under another
+  name or on other columns; an index only in SQLite.
+Types are compared by SQLite's own affinity rules (`affinity`), since the affinity, not the
+spelling, decides how SQLite stores a value.
 """
 
 from __future__ import annotations
@@ -54,8 +63,12 @@ class DriftReport:
         return (
             f"SQLite table {self.table} does not match the model {self.model}: "
             f"{'; '.join(self.differences)}; fix the table (or drop it to have it recreated) "
-            "or fix the model"
+            "or fix the model; the backfill never alters an existing table"
         )
+
+    def note_lines(self) -> list[str]:
+        """The notes as one line each, naming the table: what the loader logs."""
+        return [f"{self.table}: note: {note}" for note in self.notes]
 
 
 class SchemaDriftError(SchemaError):
@@ -131,8 +144,31 @@ def check(conn: sqlite3.Connection, spec: TableSpec) -> DriftReport:
     return report
 
 
+def affinity(declared_type: str) -> str:
+    """SQLite's type affinity of a declared column type, by its rules in order
+    (https://www.sqlite.org/datatype3.html#determination_of_column_affinity)."""
+    upper = declared_type.upper()
+    if "INT" in upper:
+        return "INTEGER"
+    if any(word in upper for word in ("CHAR", "CLOB", "TEXT")):
+        return "TEXT"
+    if not upper.strip() or "BLOB" in upper:
+        return "BLOB"
+    if any(word in upper for word in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return "NUMERIC"
+
+
 def _constraint(not_null: bool) -> str:
     return "NOT NULL" if not_null else "nullable"
+
+
+def _declared(declared_type: str) -> str:
+    """The declared type, with its affinity when the spelling does not say it."""
+    if not declared_type:
+        return "no declared type (BLOB affinity)"
+    kind = affinity(declared_type)
+    return declared_type if declared_type.upper() == kind else f"{declared_type} ({kind} affinity)"
 
 
 def _compare_columns(report: DriftReport, ddl: TableDDL, actual: list[ExistingColumn]) -> None:
@@ -148,16 +184,11 @@ def _compare_columns(report: DriftReport, ddl: TableDDL, actual: list[ExistingCo
             continue
         if found.name != column.name:
             report.notes.append(f"{label} is spelled `{found.name}` in SQLite")
-        if found.declared_type.upper() != column.declared_type.upper():
-            report.differences.append(
-                f"{label}: SQLite has {found.declared_type or 'no declared type'}, "
-                f"the model produces {column.declared_type}"
-            )
-        if found.not_null != column.not_null:
-            report.differences.append(
-                f"{label}: SQLite has {_constraint(found.not_null)}, "
-                f"the model produces {_constraint(column.not_null)}"
-            )
+        _compare_type(report, label, found.declared_type, column.declared_type)
+        if found.not_null and not column.not_null:
+            report.differences.append(f"{label}: SQLite has NOT NULL, the model produces nullable")
+        elif column.not_null and not found.not_null:
+            report.notes.append(f"{label} is nullable in SQLite; the model always fills it")
     for extra in by_name.values():
         label = f"column `{extra.name}`"
         if extra.not_null and extra.default is None:
@@ -168,6 +199,7 @@ def _compare_columns(report: DriftReport, ddl: TableDDL, actual: list[ExistingCo
         else:
             state = "nullable" if not extra.not_null else f"default {extra.default}"
             report.notes.append(f"{label}: only in SQLite ({state}); the backfill leaves it so")
+    _compare_order(report, ddl, actual)
     actual_key = [c.name for c in sorted(actual, key=lambda c: c.pk_position) if c.pk_position]
     if [name.lower() for name in actual_key] != [name.lower() for name in ddl.primary_key]:
         report.differences.append(
@@ -176,14 +208,44 @@ def _compare_columns(report: DriftReport, ddl: TableDDL, actual: list[ExistingCo
         )
 
 
+def _compare_type(report: DriftReport, label: str, found: str, produced: str) -> None:
+    if found.upper() == produced.upper():
+        return
+    if affinity(found) != affinity(produced):
+        report.differences.append(
+            f"{label}: SQLite has {_declared(found)}, the model produces {_declared(produced)}"
+        )
+    else:
+        report.notes.append(
+            f"{label} is declared {found} in SQLite, the model produces {produced}: the same "
+            f"{affinity(found)} affinity, so SQLite stores the values alike"
+        )
+
+
+def _compare_order(report: DriftReport, ddl: TableDDL, actual: list[ExistingColumn]) -> None:
+    """Only the model's columns count: an extra column anywhere is its own note."""
+    modelled = {name.lower() for name in ddl.column_names}
+    present = {column.name.lower() for column in actual}
+    in_sqlite = [column.name for column in actual if column.name.lower() in modelled]
+    in_model = [name.lower() for name in ddl.column_names if name.lower() in present]
+    if [name.lower() for name in in_sqlite] != in_model:
+        report.notes.append(
+            f"columns are in another order in SQLite ({', '.join(in_sqlite)}); the backfill "
+            "writes them by name"
+        )
+
+
 def _compare_indexes(report: DriftReport, ddl: TableDDL, actual: list[ExistingIndex]) -> None:
     def folded(columns) -> tuple:
         return tuple(name.lower() if name else None for name in columns)
 
+    def listed(columns) -> str:
+        return ", ".join(name or "<expression>" for name in columns)
+
     usable = [index for index in actual if not index.partial]
     matched: set[str] = set()
     for index in ddl.indexes:
-        columns = ", ".join(index.columns)
+        columns = listed(index.columns)
         same = [other for other in usable if folded(other.columns) == folded(index.columns)]
         by_name = next((i for i in same if i.name.lower() == index.name.lower()), None)
         if by_name is not None:
@@ -195,16 +257,28 @@ def _compare_indexes(report: DriftReport, ddl: TableDDL, actual: list[ExistingIn
             )
         else:
             namesake = next((i for i in actual if i.name.lower() == index.name.lower()), None)
-            detail = "missing in SQLite"
             if namesake is not None:
-                has = ", ".join(name or "<expression>" for name in namesake.columns)
+                matched.add(namesake.name)
                 partial = " as a partial index" if namesake.partial else ""
-                detail = f"SQLite has it on ({has}){partial}"
-            report.differences.append(f"index `{index.name}` on ({columns}): {detail}")
+                detail = f"SQLite has it on ({listed(namesake.columns)}){partial}"
+            else:
+                detail = "missing in SQLite; the backfill does not add it (reads may be slower)"
+            report.notes.append(f"index `{index.name}` on ({columns}): {detail}")
+    key = {name.lower() for name in ddl.primary_key}
     for other in actual:
-        if other.origin == "c" and other.name not in matched:
-            has = ", ".join(name or "<expression>" for name in other.columns)
-            report.notes.append(f"index `{other.name}` on ({has}): only in SQLite, kept")
+        if other.origin == "pk":
+            continue
+        if other.unique and not key <= {name.lower() for name in other.columns if name}:
+            # Rows unique on the model's key can still collide on these columns.
+            report.differences.append(
+                f"index `{other.name}` on ({listed(other.columns)}): UNIQUE in SQLite, but the "
+                f"model's rows are only unique on ({', '.join(ddl.primary_key)}), so a write "
+                "can fail"
+            )
+        elif other.origin == "c" and other.name not in matched:
+            report.notes.append(
+                f"index `{other.name}` on ({listed(other.columns)}): only in SQLite, kept"
+            )
 
 
 def ensure_table(conn: sqlite3.Connection, spec: TableSpec) -> DriftReport:

@@ -1,7 +1,9 @@
 """The text of `bfstats schema [--sqlite PATH] [--sql]`: what the backfill would do to each table.
 
-It only reads: the SQLite file is opened read-only, and a missing file is not created (every
-table then "will be created").
+Each table's differences (`- ...`, the table would not be loaded) and notes (`note: ...`, it
+would be loaded) are listed under it; a table that only has notes still `matches`. It only reads:
+the SQLite file is opened read-only, and a missing file is not created (every table then "will be
+created").
 """
 
 from __future__ import annotations
@@ -39,9 +41,10 @@ def render(catalog: Catalog, sqlite_path: str | os.PathLike, show_sql: bool) -> 
         for service in catalog.services():
             lines.append(f"{service.name}")
             for spec in service.tables:
-                state, details = _table(conn, spec, show_sql)
+                state, notes, details = _table(conn, spec, show_sql)
                 counts[state] += 1
-                lines.append(f"  {spec.sqlite_table} (model {spec.model}): {state}")
+                noted = f" ({notes} note{'s' if notes > 1 else ''})" if notes else ""
+                lines.append(f"  {spec.sqlite_table} (model {spec.model}): {state}{noted}")
                 lines.extend(f"    {line}" for line in details)
     summary = ", ".join(
         f"{counts[state]} {state}" for state in (MATCHES, WILL_BE_CREATED, DRIFT, ERROR)
@@ -61,15 +64,16 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _table(conn: sqlite3.Connection, spec: TableSpec, show_sql: bool) -> tuple[str, list[str]]:
+def _table(conn: sqlite3.Connection, spec: TableSpec, show_sql: bool) -> tuple[str, int, list[str]]:
+    """(state, number of notes, lines to print under the table)."""
     try:
         report = check(conn, spec)
     except (SchemaError, sqlite3.Error) as error:
-        return ERROR, [str(error)]
+        return ERROR, 0, [str(error)]
     details = [f"- {difference}" for difference in report.differences]
     details += [f"note: {note}" for note in report.notes]
     if show_sql:
         details += [f"{statement};" for statement in report.ddl.statements]
     if not report.exists:
-        return WILL_BE_CREATED, details
-    return (MATCHES if report.ok else DRIFT), details
+        return WILL_BE_CREATED, 0, details
+    return (MATCHES if report.ok else DRIFT), len(report.notes), details
