@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 
 from bfstats import config
@@ -71,3 +72,19 @@ def parse_manifest():
         detail = "; ".join(outcome.messages.values()) or "see logs/dbt.log"
         raise DbtError(f"dbt parse failed: {detail}")
     return outcome.result
+
+
+# dbt's adapter registry, flags and invocation context are process-global: two invocations in
+# one process (threads of one flow run, either dbt project) must never overlap.
+DBT_LOCK = threading.RLock()
+
+
+def invoke(argv: list[str], manifest=None):
+    """`dbt <argv>` in this process, one invocation at a time; returns dbt's dbtRunnerResult.
+    `manifest`: a parsed Manifest to use instead of parsing; pass each invocation its own
+    `manifest.deepcopy()` (dbt mutates nodes while compiling, and `copy.deepcopy` of a
+    Manifest breaks its lookups)."""
+    from dbt.cli.main import dbtRunner
+
+    with DBT_LOCK:
+        return dbtRunner(manifest=manifest).invoke(argv)

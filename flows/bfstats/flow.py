@@ -146,21 +146,16 @@ def load_service(
                 raise dbt_invoke.DbtError(
                     f"dbt could not build the models of {service.name}: " + "; ".join(problems)
                 )
+            loaded = []
             for spec in service.tables:
                 load = loader.load_table(
                     conn, source, spec, run_id=plan.run_id, as_of=as_of, batch_size=batch_size
                 )
-                reconcile.check_row_count(
-                    conn, spec.sqlite_table, load.rows_expected, model=spec.model
-                )
                 result.tables.append(asdict(load))
-            failures = reconcile.run_sqlite_tests(
-                sqlite_path, [spec.sqlite_table for spec in service.tables]
-            )
-            if failures:
-                raise reconcile.ReconciliationError(
-                    f"dbt-sqlite tests failed for {service.name}: " + "; ".join(failures)
-                )
+                loaded.append((spec, load.rows_expected))
+            # Row counts and the generated dbt-sqlite checks, cross-table ones among the
+            # service's tables included.
+            reconcile.check_tables(conn, loaded).raise_if_failed()
             span.row_count = sum(t["rows_written"] for t in result.tables)
         result.status = "completed"
     except Exception as error:
