@@ -1,4 +1,5 @@
-"""Reconciliation of the published SQLite tables: row counts and the dbt-sqlite tests."""
+"""Reconciliation of the published SQLite tables: row counts and the generated dbt-sqlite checks
+(tests/test_sqlite_checks.py covers what is generated)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import api_schema
 import pytest
 from bfstats import dbt_invoke
 from bfstats.reconcile import (
-    SQLITE_CHECKS_DIR,
     ReconciliationError,
     check_row_count,
     reconcile,
@@ -30,12 +30,12 @@ VALID_ROWS = {
         ("srv-1", "2024-06-05T11:00:00Z", "fh2", 0.0, 0, 1),
     ],
     "PlayerStatsLifetimes": [
-        (PLAYER, 3, 40, 0, -15, 90.0, -5.0, 40.0, 0.444, FIRST, LAST, AS_OF),
+        (PLAYER, 3, 10010, 0, -15, 90.0, -5.0, 10010.0, 111.222, FIRST, LAST, AS_OF),
         ("bob", 1, 0, 2, 10, 0.0, 10.0, 0.0, 0.0, FIRST, FIRST, AS_OF),
     ],
     "PlayerServerStats": [
         (PLAYER, "srv-1", 3, 40, 0, -15, 90.0, 30, "r-1", "wake", FIRST, AS_OF),
-        ("bob", "srv-1", 1, 0, 2, 10, 0.0, 10, "r-2", "wake", None, AS_OF),
+        ("bob", "srv-1", 1, 0, 2, 10, 0.0, 10, "r-2", "wake", FIRST, AS_OF),
     ],
     "PlayerMapStats": [
         (PLAYER, "wake", "srv-1", 3, 40, 0, -15, 90.0, AS_OF),
@@ -136,8 +136,8 @@ BREAKAGES = {
     ),
     "null in not-null column": (
         "PlayerMapStats",
-        """update "PlayerMapStats" set "TotalKills" = null where "ServerGuid" = ''""",
-        "source_not_null_target_PlayerMapStats_TotalKills",
+        """update "PlayerMapStats" set "TotalPlayTimeMinutes" = null where "ServerGuid" = ''""",
+        "source_not_null_target_PlayerMapStats_TotalPlayTimeMinutes",
     ),
     "day of week 7": (
         "ServerHourlyPatterns",
@@ -174,8 +174,8 @@ def test_each_kind_of_failure_is_reported_with_its_table(api_db, breakage):
 
 def test_unknown_table_is_not_a_silent_pass(api_db):
     assert run_sqlite_tests(api_db, ["PlayerBestScore"]) == [
-        "SQLite table PlayerBestScore has no dbt-sqlite tests; declare it as a table of source "
-        f"'target' in {SQLITE_CHECKS_DIR}/models/target.yml"
+        "SQLite table PlayerBestScore is not loaded by any mart of the catalog, so it has no "
+        "checks; name a table of the catalog (meta.sqlite_table of a mart)"
     ]
 
 

@@ -49,6 +49,7 @@ class Project:
     profiles_dir: Path
     target_path: Path | None = None  # None: DBT_TARGET_PATH or the project's own setting
     log_path: Path | None = None
+    revision: str = ""  # for a generated project: a digest of its files (a new one re-parses)
 
     def argv(self) -> list[str]:
         argv = ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.profiles_dir)]

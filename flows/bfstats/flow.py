@@ -32,7 +32,7 @@ from bfstats.errors import BfstatsError
 from bfstats.pipeline import Pipeline, Result
 from bfstats.planning import RunPlan, plan_run
 from bfstats.progress import logger
-from bfstats.sqlite_store import RunLedger, connect
+from bfstats.sqlite_store import Checkpoints, RunLedger, connect
 
 prefect_logs.install()
 
@@ -149,25 +149,52 @@ def publish_table(
 def check_table(
     spec: catalog_module.TableSpec, published: loader.PublishedTable, run: RunSettings
 ) -> float:
-    """Row count equal to the mart's, then the dbt-sqlite tests of the table."""
-    import time
-
-    started = time.perf_counter()
+    """The row count equals the mart's, then the table's dbt-sqlite checks."""
     log = logger()
     log.info("%s: checking the published table", spec.sqlite_table)
+    result = reconcile.check_table(run.sqlite_path, spec, published.rows)
+    result.raise_if_failed()
+    log.info(
+        "%s: %d checks passed in %.1fs (%s)",
+        spec.sqlite_table,
+        len(result.outcomes),
+        result.seconds,
+        ", ".join(o.check for o in result.outcomes),
+    )
+    return result.seconds
+
+
+@task(name="check across tables", cache_policy=NO_CACHE)
+@expected_failures
+def check_across_tables(specs: list[catalog_module.TableSpec], run: RunSettings) -> float:
+    """The checks that read several of the tables this run published (a player of
+    PlayerServerStats is in PlayerStatsLifetimes...), once each table passed its own."""
     conn = connect(run.sqlite_path)
     try:
-        reconcile.check_row_count(conn, spec.sqlite_table, published.rows, model=spec.model)
+        checkpoints = Checkpoints(conn)
+        published = [spec for spec in specs if _published_by(checkpoints, spec, run)]
     finally:
         conn.close()
-    failures = reconcile.run_sqlite_tests(run.sqlite_path, [spec.sqlite_table])
-    if failures:
-        raise reconcile.ReconciliationError(
-            f"dbt-sqlite tests failed for {spec.sqlite_table}: " + "; ".join(failures)
-        )
-    seconds = time.perf_counter() - started
-    log.info("%s: row count and dbt-sqlite tests passed in %.1fs", spec.sqlite_table, seconds)
-    return seconds
+    result = reconcile.check_tables(
+        run.sqlite_path, [(spec, None) for spec in published], across_only=True
+    )
+    result.raise_if_failed()
+    logger().info(
+        "%d checks across %s passed in %.1fs",
+        len(result.outcomes),
+        ", ".join(spec.sqlite_table for spec in specs),
+        result.seconds,
+    )
+    return result.seconds
+
+
+def _published_by(checkpoints: Checkpoints, spec: catalog_module.TableSpec, run) -> bool:
+    point = checkpoints.get(spec.sqlite_table)
+    return (
+        point is not None
+        and point.state == "published"
+        and point.run_id == run.run_id(spec.service)
+    )
 
 
 def current_flow_run() -> tuple[str | None, int]:
@@ -225,6 +252,13 @@ def plan_steps(
             )
             names += [f"build {spec.model}", *tests, load, publish, check]
             previous_load = [load]
+    checks = [name for name in steps.names() if name.startswith("check ")]
+    if len(checks) > 1:
+        across = steps.add(
+            "check across tables", check_across_tables, after=checks, specs=tables, run=run
+        )
+        for names in service_steps.values():
+            names.append(across)
     return steps, service_steps
 
 

@@ -33,7 +33,7 @@ class Result:
 @dataclass
 class Outcome:
     status: str = ""  # completed, failed, skipped
-    value: object = None
+    value: object = None  # completed: the task's result; failed: the exception, when it raised
     error: str | None = None  # failed: the task's message; skipped: why it did not run
     seconds: float = 0.0
     kind: str | None = None  # failed: a short name of what went wrong, e.g. "schema drift"
@@ -77,6 +77,9 @@ class Pipeline:
                 raise ValueError(f"step {name!r} needs {other!r}, which is not declared before it")
         self._steps[name] = _Step(name, task, kwargs, tuple(dict.fromkeys(needs)), tuple(after))
         return name
+
+    def names(self) -> list[str]:
+        return list(self._steps)
 
     def outcome(self, name: str) -> Outcome:
         return self._steps[name].outcome
@@ -156,4 +159,4 @@ class Pipeline:
             message = message[len(_EXCEPTION_PREFIX) :]
         error = step.future.result(raise_on_failure=False)
         kind = getattr(error, "kind", None) or "unexpected error"
-        return Outcome(FAILED, error=message, seconds=seconds, kind=kind)
+        return Outcome(FAILED, error, message, seconds, kind)

@@ -124,8 +124,11 @@ class Recorder:
         """The service's first failed step, or the failed step (outside the service, e.g. a
         mart it reads) that kept its steps from running."""
         outcomes = [(name, self._outcomes[name]) for name in self._steps[service]]
+        mine = {spec.sqlite_table for spec in self._plans[service].service.tables}
         for name, outcome in outcomes:
-            if outcome.status == FAILED:
+            # A check across tables fails only the services whose tables it found wrong.
+            blamed = getattr(outcome.value, "tables", None)
+            if outcome.status == FAILED and (not blamed or set(blamed) & mine):
                 return name, outcome
         for _, outcome in outcomes:
             if outcome.cause and outcome.cause in self._outcomes:
