@@ -149,10 +149,12 @@ def manifest(project: Project, dbt_vars: dict | None = None):
         return _manifests[key]
 
 
-def forget_manifests() -> None:
-    """Drop the parsed manifests (after the project's files changed in this process)."""
+def forget_manifests(project_name: str | None = None) -> None:
+    """Drop the parsed manifests (of one project, or all) after its files changed in this
+    process."""
     with _LANE:
-        _manifests.clear()
+        for key in [k for k in _manifests if project_name in (None, k[0].name)]:
+            del _manifests[key]
 
 
 def invoke(project: Project, args: list[str], dbt_vars: dict | None = None) -> DbtOutcome:
