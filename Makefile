@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ADAPTER_FILES := $(shell find adapters/dbt-chdb -name '*.py' -o -name '*.toml' -o -name '*.yml' -o -name '*.sql' 2>/dev/null)
 DEMO_SCALE ?= 0.02
 
-.PHONY: setup demo test lint format lock clean
+.PHONY: setup demo test test-quick lint format lock clean
 
 setup: $(STAMP) profiles.yml
 
@@ -39,8 +39,17 @@ format: setup
 test: lint
 	$(BIN)/pytest
 
+# The inner loop: ruff (under a second) and every test not marked slow (no Prefect server, no
+# subprocess, no whole flow, no dbt adapter suite). sqlfluff (about 20 s) stays in `make lint`.
+test-quick: setup
+	$(BIN)/ruff check flows tests benchmarks adapters
+	$(BIN)/ruff format --check flows tests benchmarks adapters
+	$(BIN)/pytest -m "not slow"
+
+# Keeps the file's comment header; dbt-chdb is installed from ./adapters, not from a registry.
 lock:
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^dbt-chdb' > requirements.lock.new
+	grep '^#' requirements.lock > requirements.lock.new
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^dbt-chdb' >> requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
 clean:

@@ -18,6 +18,9 @@ from bfstats.sqlite_store import RunLedger
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from support import SERVICES
 
+# A real Prefect server and whole flow runs: not part of the quick suite.
+pytestmark = pytest.mark.slow
+
 SOURCE_DB = "flow_raw"
 MART_DB = "flow_marts"
 TABLE_OF_MODEL = {

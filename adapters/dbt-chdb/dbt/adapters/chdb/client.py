@@ -8,9 +8,10 @@ engine, so dbt-clickhouse's materializations run on it unchanged.
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
-import pyarrow as pa
+from clickhouse_connect.driver.ctypes import RespBuffCls
+from clickhouse_connect.driver.query import QueryContext, QueryResult
+from clickhouse_connect.driver.transform import NativeTransform
 from dbt.adapters.chdb import engine
 from dbt.adapters.clickhouse import ClickHouseColumn
 from dbt.adapters.clickhouse.dbclient import ChClientWrapper
@@ -18,30 +19,38 @@ from dbt.adapters.clickhouse.query import quote_identifier
 from dbt_common.exceptions import DbtDatabaseError
 
 
-def _arrow_rows(result) -> tuple[list[str], list[tuple]]:
-    data = result.bytes()
-    if not data:
-        return [], []
-    table = pa.ipc.open_stream(data).read_all()
-    columns = [column.to_pylist() for column in table.columns]
-    return table.column_names, list(zip(*columns, strict=True))
+class _NativeBytes:
+    """A whole chdb result in ClickHouse's Native format, as a one-chunk response stream."""
+
+    def __init__(self, data: bytes):
+        self.gen = iter((data,) if data else ())
+
+    def close(self):
+        pass
+
+
+def _decode(result) -> QueryResult:
+    """Rows as dbt-clickhouse's HTTP client gets them: clickhouse-connect decodes the Native
+    format, so DateTime is a datetime, Enum its name, and so on (Arrow would give the epoch
+    seconds and the enum's number)."""
+    return NativeTransform.parse_response(RespBuffCls(_NativeBytes(result.bytes())), QueryContext())
 
 
 class ChdbClient(ChClientWrapper):
-    def _run(self, sql: str, fmt: str = "ArrowStream", parameters=None):
+    def _run(self, sql: str, fmt: str = "Native", parameters=None):
         try:
             return self._client.query(sql, fmt, params=parameters or {})
         except Exception as ex:  # chdb raises its own error types for every server-side error
             raise DbtDatabaseError(str(ex)) from ex
 
     def query(self, sql: str, **kwargs):
-        names, rows = _arrow_rows(self._run(sql, parameters=kwargs.get("parameters")))
-        return SimpleNamespace(result_set=rows, column_names=names)
+        return _decode(self._run(sql, parameters=kwargs.get("parameters")))
 
     def command(self, sql: str, **kwargs):
-        names, rows = _arrow_rows(self._run(sql, parameters=kwargs.get("parameters")))
+        result = _decode(self._run(sql, parameters=kwargs.get("parameters")))
+        rows = result.result_set
         if len(rows) == 1:
-            return rows[0][0] if len(names) == 1 else list(rows[0])
+            return rows[0][0] if len(result.column_names) == 1 else list(rows[0])
         return None
 
     def columns_in_query(self, sql: str, **kwargs):
