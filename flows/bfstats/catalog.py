@@ -99,14 +99,7 @@ class Catalog:
 
     def select(self, names: list[str] | tuple[str, ...]) -> list[Service]:
         """The services asked for, `all` meaning every one, in DAG order, without repeats."""
-        if not names:
-            raise CatalogError(f"no service given; choose from: {ALL}, {', '.join(self._services)}")
-        wanted = set()
-        for name in names:
-            if name == ALL:
-                wanted.update(self._services)
-            else:
-                wanted.add(self.service(name).name)
+        wanted = set(_selected(names, self.names))
         return [service for name, service in self._services.items() if name in wanted]
 
     def table(self, model_or_table: str) -> TableSpec:
@@ -115,6 +108,26 @@ class Catalog:
                 if model_or_table in (table.model, table.sqlite_table):
                     return table
         raise CatalogError(f"no mart or SQLite table named {model_or_table!r}")
+
+
+def _selected(names: list[str] | tuple[str, ...], known: list[str]) -> list[str]:
+    choices = f"choose from: {ALL}, {', '.join(known)}"
+    if not names:
+        raise CatalogError(f"no service given; {choices}")
+    wanted: list[str] = []
+    for name in names:
+        if name == ALL:
+            wanted += known
+        elif name in known:
+            wanted.append(name)
+        else:
+            raise CatalogError(f"unknown service {name!r}; {choices}")
+    return list(dict.fromkeys(wanted))
+
+
+def check_service_names(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The services `names` asks for, checked without parsing the dbt project."""
+    return _selected(names, service_names())
 
 
 def _topological_order(nodes: dict) -> list[str]:

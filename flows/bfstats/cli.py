@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 
 from bfstats.errors import UsageError
 
@@ -84,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--sqlite", help="SQLite file (default $BFSTATS_SQLITE_PATH or ./data/bfstats.db)"
     )
+    backfill.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="publish a table even when it would lose most of its rows "
+        "(below BFSTATS_MIN_ROW_FRACTION of them, default 0.5) or all of them",
+    )
 
     status = commands.add_parser("status", help="the run metadata kept in the SQLite file")
     status.add_argument("--json", action="store_true", help="print a JSON list")
@@ -110,36 +117,107 @@ def _catalog():
 
 
 def _cmd_backfill(args) -> int:
-    # Imported first so that Prefect sets up its log format before dbt touches logging.
-    from bfstats import as_of, sqlite_store
-    from bfstats.catalog import CatalogError
-    from bfstats.config import sqlite_path
-    from bfstats.flow import backfill
+    from bfstats import as_of, catalog, config, sqlite_store
 
+    requested_as_of = None
+    if args.as_of:
+        requested_as_of = as_of.parse(args.as_of)
+        as_of.refuse_future(requested_as_of)
     try:
-        requested_as_of = as_of.parse(args.as_of) if args.as_of else None
-        path = sqlite_path(args.sqlite)
+        catalog.check_service_names(args.services)
+    except catalog.CatalogError as error:
+        raise UsageError(str(error)) from None
+    path = config.sqlite_path(args.sqlite)
+    try:
         sqlite_store.connect(path).close()
-        _catalog().select(args.services)
-    except (as_of.AsOfError, CatalogError, sqlite_store.SqliteTargetError) as error:
+    except sqlite_store.SqliteTargetError as error:
         raise UsageError(str(error)) from None
 
-    from bfstats.cli_progress import progress_bar
+    with _prefect_api():
+        # dbt's parse runs while the temporary Prefect server boots on the other core.
+        catalog.load()
+        return _run_backfill(args, requested_as_of, path)
 
-    with progress_bar():
-        state = backfill(
-            services=args.services,
-            as_of=requested_as_of,
-            batch_size=args.batch_size,
-            force=args.force,
-            sqlite_path=str(path),
-            return_state=True,
-        )
+
+@contextmanager
+def _prefect_api():
+    """A temporary Prefect server for this run unless a Prefect API is configured."""
+    from bfstats import temporary_server
+
+    if temporary_server.configured_api_url():
+        yield
+        return
+    server = temporary_server.TemporaryServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        yield server
+    finally:
+        _drain_prefect_logs()
+        server.stop()
+        os.environ.pop("PREFECT_API_URL", None)
+
+
+def _drain_prefect_logs() -> None:
+    """Send the run's last log records and events while the server is still there."""
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+
+
+def _run_backfill(args, requested_as_of: str | None, path) -> int:
+    from bfstats import stopping, temporary_server
+    from bfstats.cli_progress import progress_bar
+    from bfstats.flow import backfill
+
+    server = temporary_server.running()
+    if server is not None:
+        server.wait_ready()
+    try:
+        with progress_bar():
+            state = backfill(
+                services=args.services,
+                as_of=requested_as_of,
+                batch_size=args.batch_size,
+                force=args.force,
+                sqlite_path=str(path),
+                allow_shrink=args.allow_shrink,
+                return_state=True,
+            )
+    except BaseException as error:
+        signum = stopping.signal_of(error)
+        if signum is None:
+            raise
+        _exit_interrupted(signum, path, server)
+    results = state.result(raise_on_failure=False)
+    if isinstance(results, list):
+        _print_summary(results, path)
     if state.is_failed():
         print(f"bfstats: backfill failed: {state.message}", file=sys.stderr)
         return 1
-    _print_summary(state.result(), path)
     return 0
+
+
+def _exit_interrupted(signum: int, path, server) -> None:
+    """End the process now: the flow recorded the run as interrupted; steps still running in
+    other threads (a dbt model, a ClickHouse query) are abandoned like after a crash, which the
+    checkpoints make safe."""
+    import signal
+
+    name = signal.Signals(signum).name
+    print(
+        f"bfstats: interrupted by {name}; the loads are recorded up to their last checkpoint "
+        f"in {path}: run the same command again to resume (`bfstats status` shows where)",
+        file=sys.stderr,
+    )
+    try:
+        _drain_prefect_logs()
+    finally:
+        if server is not None:
+            server.stop()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(128 + signum)
 
 
 def _console():

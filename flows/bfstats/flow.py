@@ -26,7 +26,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from bfstats import as_of as as_of_text
 from bfstats import catalog as catalog_module
-from bfstats import config, loader, marts, prefect_logs, reconcile, summary, telemetry
+from bfstats import (
+    config,
+    loader,
+    marts,
+    prefect_logs,
+    reconcile,
+    stopping,
+    summary,
+    telemetry,
+)
 from bfstats.clickhouse_source import open_source
 from bfstats.errors import BfstatsError
 from bfstats.pipeline import Pipeline, Result
@@ -317,7 +326,13 @@ def backfill(
         steps, service_steps = plan_steps(plan, catalog, run, retry=run_count - 1)
         recorder = summary.Recorder(ledger, plan, service_steps, log, run.spans)
         try:
-            steps.run(on_end=recorder.step_ended)
+            steps.run(on_end=recorder.step_ended, should_stop=stopping.requested)
+        except BaseException as error:
+            signum = stopping.signal_of(error)
+            if signum is not None:
+                stopping.request(signum)
+                recorder.interrupted(str(stopping.RunInterrupted(signum)))
+            raise
         finally:
             telemetry.flush()
         results.update(recorder.results)
@@ -327,5 +342,5 @@ def backfill(
     )
     summary.publish(report, log)
     if report.failed:
-        return Failed(message=report.failure_message())
+        return Failed(message=report.failure_message(), data=report.as_dicts())
     return report.as_dicts()

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bfstats import config, extract_query, reconcile, telemetry
+from bfstats import config, extract_query, reconcile, stopping, telemetry
 from bfstats.catalog import TableSpec
 from bfstats.clickhouse_source import rows_of
 from bfstats.errors import BfstatsError
@@ -295,6 +295,7 @@ def _stream_into_staging(
     rows_read = 0
     try:
         for batch in reader:
+            stopping.check()  # between batches: the last commit is the resume point
             with (
                 telemetry.span(
                     "bfstats.batch", query_name=query.name, table=spec.sqlite_table

@@ -5,6 +5,7 @@ CLI's progress bar."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,10 +55,16 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{seconds:02d}s" if hours else f"{minutes}m{seconds:02d}s"
 
 
+def artifact_key(table: str) -> str:
+    """`ServerOnlineCounts` -> `progress-server-online-counts`: Prefect keys allow lowercase
+    letters, digits and dashes; the table's words stay readable."""
+    return "progress-" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", table).lower()
+
+
 class _Artifact:
     """A Prefect progress artifact, when there is a flow run to attach it to."""
 
-    def __init__(self, table: str, percent: float):
+    def __init__(self, table: str, percent: float, description: str):
         self.id = None
         self._last_update = 0.0
         try:
@@ -67,24 +74,25 @@ class _Artifact:
             if FlowRunContext.get() is None:
                 return
             self.id = create_progress_artifact(
-                progress=percent,
-                key=f"load-{table.lower()}",
-                description=f"Rows of SQLite table {table} written",
+                progress=percent, key=artifact_key(table), description=description
             )
         except Exception as error:  # the UI's view must never stop a load
             logger().debug("no progress artifact for %s: %s", table, error)
 
-    def update(self, percent: float, force: bool = False) -> None:
+    def due(self) -> bool:
+        """An update now would not flood the API (checked per batch, so cheap)."""
+        return self.id is not None and time.monotonic() - self._last_update >= (
+            ARTIFACT_EVERY_SECONDS
+        )
+
+    def update(self, percent: float, description: str) -> None:
         if self.id is None:
             return
-        now = time.monotonic()
-        if not force and now - self._last_update < ARTIFACT_EVERY_SECONDS:
-            return
-        self._last_update = now
+        self._last_update = time.monotonic()
         try:
             from prefect.artifacts import update_progress_artifact
 
-            update_progress_artifact(artifact_id=self.id, progress=percent)
+            update_progress_artifact(artifact_id=self.id, progress=percent, description=description)
         except Exception as error:
             logger().debug("progress artifact update failed: %s", error)
 
@@ -98,7 +106,7 @@ class TableProgress:
         self._started = time.perf_counter()
         self._next_log = (rows_done // LOG_EVERY_ROWS + 1) * LOG_EVERY_ROWS
         self._log = logger()
-        self._artifact = _Artifact(table, self.percent)
+        self._artifact = _Artifact(table, self.percent, self.description())
         if rows_done:
             self._log.info("%s: resuming after %s rows", table, f"{rows_done:,}")
         _emit(ProgressEvent("start", table, rows_done, rows_total))
@@ -113,12 +121,28 @@ class TableProgress:
         elapsed = time.perf_counter() - self._started
         return (self.rows_done - self._started_rows) / elapsed if elapsed > 0 else 0.0
 
+    def description(self, finished: bool = False) -> str:
+        """`584,000 of 4,249,057 rows of ServerOnlineCounts, 212,400 rows/s, ETA 0m17s`."""
+        total = "?" if self.rows_total is None else f"{self.rows_total:,}"
+        text = f"{self.rows_done:,} of {total} rows of {self.table}"
+        rate = self.rate()
+        if finished:
+            elapsed = time.perf_counter() - self._started
+            return f"{text} staged in {format_duration(elapsed)} ({rate:,.0f} rows/s)"
+        if rate > 0:
+            text += f", {rate:,.0f} rows/s"
+            if self.rows_total:
+                text += f", ETA {format_duration((self.rows_total - self.rows_done) / rate)}"
+        return text
+
     def advance(self, rows: int) -> None:
         self.rows_done += rows
         _emit(ProgressEvent("advance", self.table, self.rows_done, self.rows_total))
         if self.rows_done >= self._next_log:
             self._next_log = (self.rows_done // LOG_EVERY_ROWS + 1) * LOG_EVERY_ROWS
             self._report()
+        if self._artifact.due():
+            self._artifact.update(self.percent, self.description())
 
     def _report(self) -> None:
         rate = self.rate()
@@ -135,8 +159,7 @@ class TableProgress:
             f"{rate:,.0f}",
             eta,
         )
-        self._artifact.update(self.percent)
 
     def finish(self) -> None:
-        self._artifact.update(100.0, force=True)
+        self._artifact.update(100.0, self.description(finished=True))
         _emit(ProgressEvent("finish", self.table, self.rows_done, self.rows_total))

@@ -120,6 +120,25 @@ class Recorder:
         self._log.info("%s", service_line(result))
         return result
 
+    def interrupted(self, reason: str) -> None:
+        """The run was stopped: every service not yet recorded is, as interrupted, with the
+        rows its tables checkpointed."""
+        checkpoints = Checkpoints(self._ledger.conn)
+        for service, plan in self._plans.items():
+            if service in self.results:
+                continue
+            tables = [self._table(spec.sqlite_table, checkpoints) for spec in plan.service.tables]
+            known = [t.rows_expected for t in tables]
+            self._ledger.interrupt(
+                plan.run_id,
+                service,
+                reason=reason,
+                rows_expected=None if None in known else sum(known),
+                rows_written=sum(t.rows_written for t in tables),
+                duration_seconds=round(time.perf_counter() - self._started, 3),
+            )
+            self._spans[service].end(sum(t.rows_written for t in tables))
+
     def _first_failure(self, service: str) -> tuple[str, Outcome] | None:
         """The service's first failed step, or the failed step (outside the service, e.g. a
         mart it reads) that kept its steps from running."""

@@ -1,0 +1,119 @@
+"""Is a mart built by an interrupted run still what this run would build? Then a resume loads
+it as it is instead of building it again.
+
+A mart's fingerprint, taken right after it is built and again when a run resumes:
+- what it was built from: the run's `as_of` and dbt vars, dbt's checksums of the mart's SQL and
+  of every node upstream of it (ephemeral models, seeds), the mart's config (contract, settings),
+  and the project's own macros;
+- the data it read: per raw source table and seed table, its active parts, rows and newest part
+  (a write, a merge, a TRUNCATE or a reload changes them);
+- the table itself: its uuid (a rebuild or a drop and re-create changes it) and its rows.
+Equal fingerprints: nothing changed the mart since it was built, so reuse it. Anything else
+(including a background merge of a raw table, which changes nothing in the data but cannot be
+told apart cheaply) rebuilds it, as a fresh run would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from sqlglot import exp
+
+from bfstats.marts import Mart
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _parents(node) -> list[str]:
+    return list(getattr(node.depends_on, "nodes", None) or [])
+
+
+def code_fingerprint(manifest, mart: Mart, dbt_vars: dict) -> str:
+    """What the mart is built from, as dbt parsed it."""
+    nodes, sources = manifest.nodes, manifest.sources
+    seen, frontier = {mart.unique_id}, [mart.unique_id]
+    while frontier:
+        for parent in _parents(nodes[frontier.pop()]):
+            if parent in nodes and parent not in seen:
+                seen.add(parent)
+                frontier.append(parent)
+    node = nodes[mart.unique_id]
+    macros = sorted(
+        (m.unique_id, hashlib.sha256(m.macro_sql.encode()).hexdigest())
+        for m in manifest.macros.values()
+        if m.package_name == node.package_name
+    )
+    return _digest(
+        {
+            "vars": dbt_vars,
+            "nodes": sorted((uid, nodes[uid].checksum.checksum) for uid in seen),
+            "config": node.config.to_dict(),
+            "macros": macros,
+            "sources": sorted(
+                uid for uid in _parents(node) if uid in sources
+            ),  # the source tables are fingerprinted by their data below
+        }
+    )
+
+
+def relations_read(manifest, mart: Mart) -> list[str]:
+    """`database.table` of the raw sources and seeds the mart reads (directly or not)."""
+    nodes, sources = manifest.nodes, manifest.sources
+    found: set[str] = set()
+    seen, frontier = set(), [mart.unique_id]
+    while frontier:
+        uid = frontier.pop()
+        for parent in _parents(nodes[uid]) if uid in nodes else []:
+            if parent in seen:
+                continue
+            seen.add(parent)
+            if parent in sources:
+                found.add(f"{sources[parent].schema}.{sources[parent].identifier}")
+            elif nodes.get(parent) is not None and nodes[parent].resource_type == "seed":
+                found.add(f"{nodes[parent].schema}.{nodes[parent].alias}")
+            if parent in nodes:
+                frontier.append(parent)
+    return sorted(found)
+
+
+def _in_relations(database: str, table: str) -> exp.Expression:
+    relation = exp.func("concat", exp.column(database), exp.Literal.string("."), exp.column(table))
+    kind = exp.DataType.build("Array(String)", dialect="clickhouse")
+    return exp.func("has", exp.Placeholder(this="relations", kind=kind), relation)
+
+
+def state_queries(relations: list[str]) -> list[tuple[str, str, dict]]:
+    """(name, SQL, parameters) of the queries whose rows make the data part of a fingerprint:
+    the tables' uuids and rows, and their active parts."""
+    parameters = {"relations": relations}
+    tables = (
+        exp.select("database", "name", exp.func("toString", exp.column("uuid")), "total_rows")
+        .from_(exp.table_("tables", db="system"))
+        .where(_in_relations("database", "name"))
+        .order_by("database", "name")
+    )
+    parts = (
+        exp.select(
+            "database",
+            "table",
+            exp.func("count"),
+            exp.func("sum", exp.column("rows")),
+            exp.func("max", exp.column("modification_time")),
+        )
+        .from_(exp.table_("parts", db="system"))
+        .where(exp.and_(exp.column("active"), _in_relations("database", "table")))
+        .group_by("database", "table")
+        .order_by("database", "table")
+    )
+    return [
+        ("state of tables", tables.sql(dialect="clickhouse"), parameters),
+        ("state of parts", parts.sql(dialect="clickhouse"), parameters),
+    ]
+
+
+def data_fingerprint(source, relations: list[str]) -> str:
+    """The state of `relations` in ClickHouse now."""
+    return _digest([source.rows(name, sql, parameters) for name, sql, parameters in state_queries(relations)])
