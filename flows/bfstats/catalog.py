@@ -12,10 +12,12 @@ import functools
 import os
 from dataclasses import dataclass
 
+from bfstats.errors import BfstatsError
+
 ALL = "all"
 
 
-class CatalogError(ValueError):
+class CatalogError(ValueError, BfstatsError):
     """A service name or a mart's meta is wrong; the message says which and what to do."""
 
 

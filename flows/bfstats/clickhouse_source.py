@@ -11,9 +11,10 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from bfstats.config import Target
+from bfstats.errors import BfstatsError
 
 
-class ClickHouseError(RuntimeError):
+class ClickHouseError(RuntimeError, BfstatsError):
     """A query failed; the message names the query."""
 
 

@@ -7,11 +7,12 @@ import os
 from dataclasses import dataclass, field
 
 from bfstats import config
+from bfstats.errors import BfstatsError
 
 FAILED_STATUSES = {"error", "fail", "skipped", "runtime error"}
 
 
-class DbtError(RuntimeError):
+class DbtError(RuntimeError, BfstatsError):
     """A dbt command failed; the message names the command and the failing nodes."""
 
 

@@ -23,6 +23,7 @@ from contextlib import closing
 from pathlib import Path
 
 from bfstats import config
+from bfstats.errors import BfstatsError
 from bfstats.sqlite_store import quote
 
 SQLITE_CHECKS_DIR = config.PROJECT_DIR / "sqlite_checks"
@@ -30,7 +31,7 @@ SOURCE_NAME = "target"  # the source that declares the API's tables in sqlite_ch
 _FAILING = {"fail", "error"}
 
 
-class ReconciliationError(RuntimeError):
+class ReconciliationError(RuntimeError, BfstatsError):
     """The published SQLite tables do not match the run; the message lists every problem."""
 
 

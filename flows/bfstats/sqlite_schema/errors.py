@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bfstats.errors import BfstatsError
 
-class SchemaError(ValueError):
+
+class SchemaError(ValueError, BfstatsError):
     """A SQLite table cannot be derived, validated or matched; the message says what to do."""
 
 
