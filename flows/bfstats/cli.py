@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from bfstats.errors import UsageError
+from bfstats.errors import BfstatsError, UsageError
 
 
 def _positive_int(text: str) -> int:
@@ -119,7 +119,7 @@ def _cmd_backfill(args) -> int:
     try:
         requested_as_of = as_of.parse(args.as_of) if args.as_of else None
         path = sqlite_path(args.sqlite)
-        sqlite_store.connect(path).close()
+        sqlite_store.preflight(path)
         _catalog().select(args.services)
     except (as_of.AsOfError, CatalogError, sqlite_store.SqliteTargetError) as error:
         raise UsageError(str(error)) from None
@@ -170,18 +170,26 @@ def _print_summary(results: list[dict], path) -> None:
     _console().print(table)
 
 
+def _rows_text(written: int, expected: int | None) -> str:
+    return f"{written:,} of {'?' if expected is None else f'{expected:,}'}"
+
+
 def _print_status(path, as_json: bool) -> None:
+    """One line per service (status, as_of, rows "N of M", duration, who runs or ran it, the
+    reason), then one line per table: complete or not, rows "N of M"."""
     import json
 
     from bfstats import sqlite_store
 
-    names = _catalog().names
+    catalog = _catalog()
+    names = catalog.names
+    tables = {s.name: [t.sqlite_table for t in s.tables] for s in catalog.services()}
     conn = sqlite_store.connect_read_only(path)
     if conn is None:
-        report = sqlite_store.RunLedger.pending_report(names)
+        report = sqlite_store.RunLedger.pending_report(names, tables)
     else:
         with conn:
-            report = sqlite_store.RunLedger(conn).status_report(names)
+            report = sqlite_store.RunLedger(conn).status_report(names, tables)
         conn.close()
     if as_json:
         print(json.dumps(report, indent=2))
@@ -189,20 +197,28 @@ def _print_status(path, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"bfstats backfill status - {path}")
-    for column in ("service", "status", "as_of", "rows", "duration", "error"):
-        table.add_column(column)
+    for column in ("service / table", "status", "as_of", "rows", "duration", "run by"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    table.add_column("error", overflow="fold")
     for entry in report:
-        expected = entry["rows_expected"]
-        rows = f"{entry['rows_written']:,}/{'?' if expected is None else f'{expected:,}'}"
         duration = entry.get("duration_seconds")
+        run_by = f"pid {entry['pid']} on {entry['host']}" if entry.get("pid") is not None else ""
         table.add_row(
             entry["service"],
             entry["status"],
             entry["as_of"] or "",
-            rows,
+            _rows_text(entry["rows_written"], entry["rows_expected"]),
             f"{duration:.1f}s" if duration is not None else "",
-            (entry.get("error") or "")[:200],
+            run_by,
+            (entry.get("error") or "")[:300],
         )
+        for load in entry.get("tables", []):
+            table.add_row(
+                f"  {load['table']}",
+                "complete" if load["complete"] else "incomplete",
+                "",
+                _rows_text(load["rows_written"], load["rows_expected"]),
+            )
     _console().print(table)
 
 
@@ -267,18 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except UsageError as error:
+    except BfstatsError as error:  # explained failures: one line on stderr, the error's exit code
         print(f"bfstats: error: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:  # any other failure: one line on stderr, non-zero exit
-        from bfstats.catalog import CatalogError
-        from bfstats.dbt_invoke import DbtError
-        from bfstats.sqlite_store import SqliteTargetError
-
-        if not isinstance(error, CatalogError | DbtError | SqliteTargetError):
-            raise
-        print(f"bfstats: error: {error}", file=sys.stderr)
-        return 1
+        return error.exit_code
 
 
 if __name__ == "__main__":

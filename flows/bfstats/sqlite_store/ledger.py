@@ -1,85 +1,45 @@
-"""The target SQLite file: opening it, and the run metadata and checkpoints kept inside it.
+"""The run ledger (`_bfstats_runs`): per service and run, its status, `as_of`, rows, timings,
+reason and who runs it; and the status report built from it and the checkpoints.
 
-Statements are fixed text with `?` parameters; table and column names come from the catalog and
-go through `quote()`.
+Statuses: `running` (a process is at it), `completed`, `failed` (with the error), `interrupted`
+(stopped by a signal, with the reason). A `running` row whose process is gone - nobody holds the
+file's run lock, or the holder is another process - is reported as `interrupted`: a crash or a
+SIGKILL leaves no chance to record anything else. Rows are read by column name, so a file of an
+older metadata version reads too (missing columns read as None).
 """
 
 from __future__ import annotations
 
-import json
+import os
+import socket
 import sqlite3
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import resources
-from pathlib import Path
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 
-RUNS = "_bfstats_runs"
-CHECKPOINTS = "_bfstats_checkpoints"
-STAGING_PREFIX = "_bfstats_staging_"
+from bfstats.sqlite_store.basics import RUNS, database_path, table_exists, utc_now
+from bfstats.sqlite_store.checkpoints import Checkpoint, Checkpoints
+from bfstats.sqlite_store.run_lock import describe_holder, lock_holder
 
-
-class SqliteTargetError(RuntimeError):
-    """The SQLite file cannot be used; the message names the path and what to do."""
-
-
-def quote(identifier: str) -> str:
-    """Quote an SQLite identifier (doubling embedded quotes)."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
-    """Open the target file in autocommit mode (transactions are explicit), WAL journal."""
-    path = Path(path)
-    if not path.parent.exists():
-        if not create:
-            raise SqliteTargetError(f"SQLite database {path} does not exist")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise SqliteTargetError(
-                f"cannot create the folder of SQLite database {path}: {error.strerror}; "
-                "pass another --sqlite path or set BFSTATS_SQLITE_PATH"
-            ) from None
-    if path.is_dir():
-        raise SqliteTargetError(f"SQLite path {path} is a directory; pass the path of a file")
-    try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        ensure_metadata(conn)
-    except sqlite3.Error as error:
-        raise SqliteTargetError(
-            f"cannot use SQLite database {path}: {error}; check that the file is an SQLite "
-            "database and writable, or pass another --sqlite path"
-        ) from None
-    return conn
-
-
-def connect_read_only(path: str | Path) -> sqlite3.Connection | None:
-    """Open an existing file read-only (for status); None when it does not exist."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as error:
-        raise SqliteTargetError(f"cannot read SQLite database {path}: {error}") from None
-
-
-def ensure_metadata(conn: sqlite3.Connection) -> None:
-    script = resources.files("bfstats").joinpath("sql/sqlite_metadata.sql").read_text()
-    conn.executescript(script)
-
-
-def table_exists(conn: sqlite3.Connection, name: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-    ).fetchone()
-    return row is not None
+STATUSES = ("running", "completed", "failed", "interrupted")
+# The fields of a status report entry, in the order `bfstats status --json` prints them.
+REPORT_KEYS = (
+    "service",
+    "status",
+    "as_of",
+    "rows_written",
+    "rows_expected",
+    "error",
+    "run_id",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "flow_run_id",
+    "attempts",
+    "host",
+    "pid",
+    "updated_at",
+    "tables",
+)
 
 
 @dataclass(frozen=True)
@@ -96,27 +56,41 @@ class RunRecord:
     error: str | None
     flow_run_id: str | None
     attempts: int
+    host: str | None = None
+    pid: int | None = None
+    updated_at: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> RunRecord:
+        names = row.keys()
+        return cls(**{f.name: row[f.name] if f.name in names else None for f in fields(cls)})
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-_RUN_COLUMNS = (
-    "SELECT run_id, service, status, as_of, rows_expected, rows_written, started_at, "
-    "finished_at, duration_seconds, error, flow_run_id, attempts FROM _bfstats_runs "
+_LATEST_RUN = (
+    "SELECT * FROM _bfstats_runs WHERE service = ? ORDER BY started_at DESC, rowid DESC LIMIT 1"
 )
-_LATEST_RUN = _RUN_COLUMNS + "WHERE service = ? ORDER BY started_at DESC, rowid DESC LIMIT 1"
-_RUN = _RUN_COLUMNS + "WHERE run_id = ? AND service = ?"
+_RUN = "SELECT * FROM _bfstats_runs WHERE run_id = ? AND service = ?"
+# A run that ends without finishing its loads: the rows its checkpoints hold, how long it ran.
+_END_RUNNING = (
+    "UPDATE _bfstats_runs SET status = ?, error = ?, finished_at = ?, updated_at = ?, "
+    "duration_seconds = round((julianday(?) - julianday(started_at)) * 86400, 3), "
+    "rows_written = coalesce((SELECT sum(c.rows_written) FROM _bfstats_checkpoints AS c "
+    "WHERE c.run_id = _bfstats_runs.run_id AND c.service = _bfstats_runs.service), 0) "
+    "WHERE service = ? AND status = 'running' AND run_id = coalesce(?, run_id)"
+)
 
 
 class RunLedger:
-    """Per service and run: status, as_of, rows expected/written, timings, error."""
-
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
     def _records(self, sql: str, params: tuple) -> list[RunRecord]:
-        return [RunRecord(*row) for row in self.conn.execute(sql, params).fetchall()]
+        cursor = self.conn.cursor()
+        cursor.row_factory = sqlite3.Row
+        return [RunRecord.from_row(row) for row in cursor.execute(sql, params).fetchall()]
 
     def latest(self, service: str) -> RunRecord | None:
         records = self._records(_LATEST_RUN, (service,))
@@ -126,14 +100,35 @@ class RunLedger:
         records = self._records(_RUN, (run_id, service))
         return records[0] if records else None
 
-    def start(self, run_id: str, service: str, as_of: str, flow_run_id: str | None) -> None:
-        """Record that a service starts (or resumes: the same run_id counts another attempt)."""
+    def start(
+        self,
+        run_id: str,
+        service: str,
+        as_of: str,
+        flow_run_id: str | None,
+        *,
+        host: str | None = None,
+        pid: int | None = None,
+    ) -> None:
+        """Record that a service starts (or resumes: the same run_id counts another attempt),
+        run by this process unless `host`/`pid` say otherwise."""
+        now = utc_now()
         self.conn.execute(
-            "INSERT INTO _bfstats_runs (run_id, service, status, as_of, started_at, flow_run_id) "
-            "VALUES (?, ?, 'running', ?, ?, ?) "
+            "INSERT INTO _bfstats_runs (run_id, service, status, as_of, started_at, flow_run_id, "
+            "host, pid, updated_at) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (run_id, service) DO UPDATE SET status = 'running', error = NULL, "
-            "finished_at = NULL, attempts = attempts + 1, flow_run_id = excluded.flow_run_id",
-            (run_id, service, as_of, utc_now(), flow_run_id),
+            "finished_at = NULL, attempts = attempts + 1, flow_run_id = excluded.flow_run_id, "
+            "host = excluded.host, pid = excluded.pid, updated_at = excluded.updated_at",
+            (
+                run_id,
+                service,
+                as_of,
+                now,
+                flow_run_id,
+                host or socket.gethostname(),
+                pid if pid is not None else os.getpid(),
+                now,
+            ),
         )
 
     def finish(
@@ -147,109 +142,152 @@ class RunLedger:
         duration_seconds: float,
         error: str | None = None,
     ) -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown run status {status!r}; one of {', '.join(STATUSES)}")
+        now = utc_now()
         self.conn.execute(
             "UPDATE _bfstats_runs SET status = ?, rows_expected = ?, rows_written = ?, "
-            "finished_at = ?, duration_seconds = ?, error = ? WHERE run_id = ? AND service = ?",
+            "finished_at = ?, duration_seconds = ?, error = ?, updated_at = ? "
+            "WHERE run_id = ? AND service = ?",
             (
                 status,
                 rows_expected,
                 rows_written,
-                utc_now(),
+                now,
                 round(duration_seconds, 3),
                 error,
+                now,
                 run_id,
                 service,
             ),
         )
 
+    def _end_running(
+        self, status: str, run_id: str | None, services: Iterable[str], reason: str
+    ) -> int:
+        now = utc_now()
+        changed = 0
+        for service in services:
+            cursor = self.conn.execute(
+                _END_RUNNING, (status, reason, now, now, now, service, run_id)
+            )
+            changed += cursor.rowcount
+        return changed
+
+    def interrupt(self, run_id: str | None, services: Iterable[str], reason: str) -> int:
+        """The run was stopped (a signal): its services still `running` become `interrupted`
+        with `reason`, keeping their checkpoints for the next run. `run_id=None`: every
+        `running` row of those services (a resumed service keeps its old run id, so one backfill
+        may hold several). Completed and failed rows are left as they are. Returns the number
+        of rows changed."""
+        return self._end_running("interrupted", run_id, services, reason)
+
+    def fail(self, run_id: str | None, services: Iterable[str], error: str) -> int:
+        """The run failed before or outside a service's own load (engine directory locked,
+        server unreachable): its services still `running` become `failed` with `error`.
+        `run_id` as for `interrupt`."""
+        return self._end_running("failed", run_id, services, error)
+
     @staticmethod
-    def pending(service: str) -> dict:
+    def pending(service: str, tables: Sequence[str] = ()) -> dict:
         return {
             "service": service,
             "status": "pending",
             "as_of": None,
             "rows_written": 0,
             "rows_expected": None,
+            "error": None,
+            "run_id": None,
+            "started_at": None,
+            "finished_at": None,
+            "duration_seconds": None,
+            "flow_run_id": None,
+            "attempts": 0,
+            "host": None,
+            "pid": None,
+            "updated_at": None,
+            "tables": [_table_entry(table, None, done=False) for table in tables],
         }
 
     @classmethod
-    def pending_report(cls, services: list[str]) -> list[dict]:
-        return [cls.pending(service) for service in services]
+    def pending_report(
+        cls, services: list[str], tables: Mapping[str, Sequence[str]] | None = None
+    ) -> list[dict]:
+        tables = tables or {}
+        return [cls.pending(service, tables.get(service, ())) for service in services]
 
-    def status_report(self, services: list[str]) -> list[dict]:
-        """One entry per service: its latest run, or `pending` when it never ran."""
+    def status_report(
+        self, services: list[str], tables: Mapping[str, Sequence[str]] | None = None
+    ) -> list[dict]:
+        """One entry per service: its latest run, or `pending` when it never ran. `tables`
+        (service -> its target tables) lists tables not started yet too, and lets
+        `rows_expected` of an unfinished run be the sum over all of them."""
+        tables = tables or {}
         if not table_exists(self.conn, RUNS):
-            return self.pending_report(services)
+            return self.pending_report(services, tables)
+        path = database_path(self.conn)
+        holder = lock_holder(path) if path is not None else None
         report = []
         for service in services:
             record = self.latest(service)
-            report.append(self.pending(service) if record is None else record.as_dict())
+            if record is None:
+                report.append(self.pending(service, tables.get(service, ())))
+            else:
+                report.append(self._entry(record, tables.get(service), holder))
         return report
 
+    def _entry(
+        self, record: RunRecord, table_names: Sequence[str] | None, holder: dict | None
+    ) -> dict:
+        checkpoints = {
+            c.sqlite_table: c for c in Checkpoints(self.conn).of_run(record.run_id, record.service)
+        }
+        names = list(table_names) if table_names is not None else sorted(checkpoints)
+        completed = record.status == "completed"
+        entry = record.as_dict()
+        entry["tables"] = [
+            _table_entry(name, checkpoints.get(name), done=completed) for name in names
+        ]
+        if not completed:
+            if checkpoints:
+                entry["rows_written"] = sum(c.rows_written for c in checkpoints.values())
+            expected = [checkpoints[n].rows_expected if n in checkpoints else None for n in names]
+            if names and all(value is not None for value in expected):
+                entry["rows_expected"] = sum(expected)
+        if record.status == "running" and not _still_running(record, holder):
+            entry["status"] = "interrupted"
+            entry["error"] = _gone_reason(record, holder)
+        return {key: entry[key] for key in REPORT_KEYS}
 
-@dataclass(frozen=True)
-class Checkpoint:
-    sqlite_table: str
-    service: str
-    run_id: str
-    as_of: str
-    state: str
-    last_key: list | None
-    rows_written: int
-    rows_expected: int | None
-    resumed_from: int
-    rows_read: int
+
+def _table_entry(table: str, checkpoint: Checkpoint | None, *, done: bool) -> dict:
+    """The seed's BackfillProgress(TotalRows, ProcessedRows, IsComplete) of one table."""
+    if checkpoint is None:
+        return {"table": table, "rows_written": 0, "rows_expected": None, "complete": done}
+    return {
+        "table": table,
+        "rows_written": checkpoint.rows_written,
+        "rows_expected": checkpoint.rows_expected,
+        "complete": checkpoint.complete,
+    }
 
 
-class Checkpoints:
-    """Where each table's load stands; `advance` runs inside the batch's own transaction."""
+def _still_running(record: RunRecord, holder: dict | None) -> bool:
+    """A `running` row is true while a process holds the run lock and that process is the one
+    the row names (when both are known)."""
+    if holder is None:
+        return False
+    if record.pid is None or holder.get("pid") is None:
+        return True
+    return record.pid == holder.get("pid") and record.host == holder.get("host")
 
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
 
-    def get(self, table: str) -> Checkpoint | None:
-        row = self.conn.execute(
-            "SELECT sqlite_table, service, run_id, as_of, state, last_key, rows_written, "
-            "rows_expected, resumed_from, rows_read FROM _bfstats_checkpoints "
-            "WHERE sqlite_table = ?",
-            (table,),
-        ).fetchone()
-        if row is None:
-            return None
-        values = list(row)
-        values[5] = json.loads(values[5]) if values[5] is not None else None
-        return Checkpoint(*values)
-
-    def start(self, table: str, service: str, run_id: str, as_of: str, rows_expected: int) -> None:
-        """A fresh load of `table` for this run: nothing written yet."""
-        self.conn.execute(
-            "INSERT OR REPLACE INTO _bfstats_checkpoints (sqlite_table, service, run_id, as_of, "
-            "state, last_key, rows_written, rows_expected, resumed_from, rows_read, updated_at) "
-            "VALUES (?, ?, ?, ?, 'loading', NULL, 0, ?, 0, 0, ?)",
-            (table, service, run_id, as_of, rows_expected, utc_now()),
-        )
-
-    def resume(self, table: str, rows_expected: int) -> None:
-        """A resumed load: remember where it resumed, count reads of this attempt from zero."""
-        self.conn.execute(
-            "UPDATE _bfstats_checkpoints SET resumed_from = rows_written, rows_read = 0, "
-            "rows_expected = ?, updated_at = ? WHERE sqlite_table = ?",
-            (rows_expected, utc_now(), table),
-        )
-
-    def advance(self, table: str, last_key: list, rows: int) -> None:
-        self.conn.execute(
-            "UPDATE _bfstats_checkpoints SET last_key = ?, rows_written = rows_written + ?, "
-            "rows_read = rows_read + ?, updated_at = ? WHERE sqlite_table = ?",
-            (json.dumps(last_key, ensure_ascii=False), rows, rows, utc_now(), table),
-        )
-
-    def mark_published(self, table: str) -> None:
-        self.conn.execute(
-            "UPDATE _bfstats_checkpoints SET state = 'published', updated_at = ? "
-            "WHERE sqlite_table = ?",
-            (utc_now(), table),
-        )
-
-    def discard(self, table: str) -> None:
-        self.conn.execute("DELETE FROM _bfstats_checkpoints WHERE sqlite_table = ?", (table,))
+def _gone_reason(record: RunRecord, holder: dict | None) -> str:
+    who = f" (pid {record.pid} on host {record.host})" if record.pid is not None else ""
+    reason = (
+        f"the process that ran it{who} is gone: it stopped without recording why (killed, or "
+        "its machine stopped)"
+    )
+    if holder is not None:
+        reason += f"; the file is now held by {describe_holder(holder)}"
+    return reason + "; the next backfill resumes it from its checkpoints"
