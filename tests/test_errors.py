@@ -83,6 +83,7 @@ def test_an_unexpected_error_is_not_swallowed(monkeypatch):
         cli.main(["status"])
 
 
+@pytest.mark.slow  # parses the dbt project (the catalog) in this process
 def test_a_file_that_is_not_a_database_is_named_by_status(tmp_path, capsys):
     not_a_database = tmp_path / "notes.db"
     not_a_database.write_text("these are notes, not a database\n" * 10)

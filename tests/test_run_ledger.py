@@ -180,6 +180,7 @@ def test_every_entry_has_every_field(db):
         )  # fmt: skip
 
 
+@pytest.mark.slow  # parses the dbt project (the catalog) in this process
 def test_status_of_a_killed_run_of_the_previous_version(tmp_path, capsys):
     """The v1 fixture: the killed service said `running`, rows 0; now interrupted, 118 of 1,680.
     `status` reads the file as it is: it does not migrate (or write) it."""

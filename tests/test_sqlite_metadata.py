@@ -188,6 +188,7 @@ def test_a_migration_that_fails_leaves_the_file_as_it_was(tmp_path):
     assert {table: all_rows(db, table) for table in V1_TABLES} == before
 
 
+@pytest.mark.slow  # parses the dbt project (the catalog) in this process
 def test_a_file_from_a_newer_bfstats_is_refused_and_left_alone(tmp_path, capsys):
     db = tmp_path / "future.db"
     connect(db).close()
