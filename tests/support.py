@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from bfstats.sqlite_store import quote
+
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 
@@ -75,7 +77,7 @@ def table_difference(db: Path, reference: Path, table: str) -> tuple[int, int, i
     conn = sqlite3.connect(db)
     try:
         conn.execute("ATTACH DATABASE ? AS ref", (str(reference),))
-        quoted = '"' + table.replace('"', '""') + '"'
+        quoted = quote(table)
         count = conn.execute(f"SELECT count(*) FROM main.{quoted}").fetchone()[0]
         ref_count = conn.execute(f"SELECT count(*) FROM ref.{quoted}").fetchone()[0]
         only_db = conn.execute(

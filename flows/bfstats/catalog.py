@@ -208,19 +208,19 @@ def load() -> Catalog:
 _REF = re.compile(r"""\{\{\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
 
 
-def service_names(project_dir: Path | None = None) -> list[str]:
-    """The service names, in the DAG's order, read straight from the models' YAML `meta` and the
-    `ref()`s of their SQL: a few milliseconds, no dbt parse. It answers what a person types often
-    (`bfstats status`, a mistyped service name); the flow itself uses `load()`."""
+def service_tables(project_dir: Path | None = None) -> dict[str, list[str]]:
+    """Service -> its SQLite tables, in the DAG's order, read straight from the models' YAML
+    `meta` and the `ref()`s of their SQL: a few milliseconds, no dbt parse. It answers what a
+    person types often (`bfstats status`, a mistyped service name); the flow uses `load()`."""
     from bfstats import config
 
     models_dir = (project_dir or config.PROJECT_DIR) / "models"
-    service_of: dict[str, str] = {}
+    table_of: dict[str, tuple[str, str]] = {}  # model -> (service, SQLite table)
     for path in sorted(models_dir.rglob("*.yml")):
         for model in (yaml.safe_load(path.read_text()) or {}).get("models") or []:
             meta = {**(model.get("meta") or {}), **((model.get("config") or {}).get("meta") or {})}
             if meta.get("sqlite_table") and meta.get("service"):
-                service_of[model["name"]] = meta["service"]
+                table_of[model["name"]] = (meta["service"], meta["sqlite_table"])
     parents = {path.stem: set(_REF.findall(path.read_text())) for path in models_dir.rglob("*.sql")}
     order: list[str] = []
     seen: set[str] = set()
@@ -235,4 +235,13 @@ def service_names(project_dir: Path | None = None) -> list[str]:
 
     for model in sorted(parents):
         visit(model)
-    return list(dict.fromkeys(service_of[m] for m in order if m in service_of))
+    services: dict[str, list[str]] = {}
+    for model in order:
+        if model in table_of:
+            service, table = table_of[model]
+            services.setdefault(service, []).append(table)
+    return services
+
+
+def service_names(project_dir: Path | None = None) -> list[str]:
+    return list(service_tables(project_dir))

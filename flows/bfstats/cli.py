@@ -7,7 +7,7 @@ import os
 import sys
 from contextlib import contextmanager
 
-from bfstats.errors import UsageError
+from bfstats.errors import BfstatsError, UsageError
 
 
 def _positive_int(text: str) -> int:
@@ -129,11 +129,12 @@ def _cmd_backfill(args) -> int:
         raise UsageError(str(error)) from None
     path = config.sqlite_path(args.sqlite)
     try:
-        sqlite_store.connect(path).close()
+        sqlite_store.preflight(path)
     except sqlite_store.SqliteTargetError as error:
         raise UsageError(str(error)) from None
 
-    with _prefect_api():
+    # Taken before Prefect starts, so a second backfill of the file is refused at once.
+    with sqlite_store.RunLock(path), _prefect_api():
         # dbt's parse runs while the temporary Prefect server boots on the other core.
         catalog.load()
         return _run_backfill(args, requested_as_of, path)
@@ -231,7 +232,7 @@ def _print_summary(results: list[dict], path) -> None:
     """One line per table loaded (or per service skipped)."""
     from rich.table import Table
 
-    from bfstats.summary import rows_text
+    from bfstats.progress import rows_text
 
     table = Table(title=f"backfill into {path}")
     numeric = ("rows", "load s", "publish s", "checks s")
@@ -255,17 +256,21 @@ def _print_summary(results: list[dict], path) -> None:
 
 
 def _print_status(path, as_json: bool) -> None:
+    """One line per service (status, as_of, rows "N of M", duration, who runs or ran it, the
+    reason), then one line per table: complete or not, rows "N of M"."""
     import json
 
-    from bfstats import sqlite_store
+    from bfstats import catalog, sqlite_store
+    from bfstats.progress import rows_text
 
-    names = _catalog().names
+    tables = catalog.service_tables()
+    names = list(tables)
     conn = sqlite_store.connect_read_only(path)
     if conn is None:
-        report = sqlite_store.RunLedger.pending_report(names)
+        report = sqlite_store.RunLedger.pending_report(names, tables)
     else:
         with conn:
-            report = sqlite_store.RunLedger(conn).status_report(names)
+            report = sqlite_store.RunLedger(conn).status_report(names, tables)
         conn.close()
     if as_json:
         print(json.dumps(report, indent=2))
@@ -273,20 +278,28 @@ def _print_status(path, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"bfstats backfill status - {path}")
-    for column in ("service", "status", "as_of", "rows", "duration", "error"):
-        table.add_column(column)
+    for column in ("service / table", "status", "as_of", "rows", "duration", "run by"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    table.add_column("error", overflow="fold")
     for entry in report:
-        expected = entry["rows_expected"]
-        rows = f"{entry['rows_written']:,}/{'?' if expected is None else f'{expected:,}'}"
         duration = entry.get("duration_seconds")
+        run_by = f"pid {entry['pid']} on {entry['host']}" if entry.get("pid") is not None else ""
         table.add_row(
             entry["service"],
             entry["status"],
             entry["as_of"] or "",
-            rows,
+            rows_text(entry["rows_written"], entry["rows_expected"]),
             f"{duration:.1f}s" if duration is not None else "",
-            (entry.get("error") or "")[:200],
+            run_by,
+            (entry.get("error") or "")[:300],
         )
+        for load in entry.get("tables", []):
+            table.add_row(
+                f"  {load['table']}",
+                "complete" if load["complete"] else "incomplete",
+                "",
+                rows_text(load["rows_written"], load["rows_expected"]),
+            )
     _console().print(table)
 
 
@@ -351,18 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except UsageError as error:
+    except BfstatsError as error:  # explained failures: one line on stderr, the error's exit code
         print(f"bfstats: error: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:  # any other failure: one line on stderr, non-zero exit
-        from bfstats.catalog import CatalogError
-        from bfstats.dbt_invoke import DbtError
-        from bfstats.sqlite_store import SqliteTargetError
-
-        if not isinstance(error, CatalogError | DbtError | SqliteTargetError):
-            raise
-        print(f"bfstats: error: {error}", file=sys.stderr)
-        return 1
+        return error.exit_code
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from pathlib import Path
 PROJECT_DIR = Path(os.environ.get("BFSTATS_PROJECT_DIR", Path(__file__).resolve().parents[2]))
 DEFAULT_SQLITE_PATH = "./data/bfstats.db"
 DEFAULT_CHDB_PATH = "./data/clickhouse"
+SQLITE_BUSY_TIMEOUT_ENV = "BFSTATS_SQLITE_BUSY_TIMEOUT"
+DEFAULT_SQLITE_BUSY_TIMEOUT = 60.0
 
 
 def resolve(path: str | os.PathLike) -> Path:
@@ -24,6 +26,25 @@ def resolve(path: str | os.PathLike) -> Path:
 
 def sqlite_path(override: str | os.PathLike | None = None) -> Path:
     return resolve(override or os.environ.get("BFSTATS_SQLITE_PATH") or DEFAULT_SQLITE_PATH)
+
+
+def sqlite_busy_timeout() -> float:
+    """Seconds a write waits for another connection's lock on the SQLite file before failing."""
+    text = os.environ.get(SQLITE_BUSY_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_SQLITE_BUSY_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        from bfstats.errors import UsageError
+
+        raise UsageError(
+            f"{SQLITE_BUSY_TIMEOUT_ENV}={text!r} is not a number of seconds (0 or more); "
+            f"unset it for the default of {DEFAULT_SQLITE_BUSY_TIMEOUT:g}"
+        )
+    return seconds
 
 
 def chdb_path() -> Path:

@@ -36,12 +36,12 @@ from bfstats import (
     summary,
     telemetry,
 )
-from bfstats.clickhouse_source import open_source
-from bfstats.errors import BfstatsError
+from bfstats.clickhouse_source import ClickHouseError, open_source
+from bfstats.errors import BfstatsError, RunInterrupted
 from bfstats.pipeline import Pipeline, Result
 from bfstats.planning import RunPlan, plan_run
 from bfstats.progress import logger
-from bfstats.sqlite_store import Checkpoints, RunLedger, connect
+from bfstats.sqlite_store import Checkpoints, RunLedger, RunLock, connect
 
 prefect_logs.install()
 
@@ -86,6 +86,7 @@ def expected_failures(function):
             return function(*args, **kwargs)
         except BfstatsError as error:
             logger().error("%s", error)
+            error.logged = True  # the flow must not log it again
             return Failed(message=str(error), data=error)
 
     return wrapper
@@ -285,14 +286,55 @@ def backfill(
     sqlite_path: str | None = None,
     allow_shrink: bool = False,
 ):
-    requested_as_of = check_parameters(batch_size, as_of)
-    sqlite_file = str(config.sqlite_path(sqlite_path))
     log = logger()
-    catalog = describe_project()
-    selected = catalog.select(services)
-    flow_run_id, run_count = current_flow_run()
-    conn = connect(sqlite_file)
-    ledger = RunLedger(conn)
+    try:
+        requested_as_of = check_parameters(batch_size, as_of)
+        sqlite_file = str(config.sqlite_path(sqlite_path))
+        catalog = describe_project()
+        selected = catalog.select(services)
+        flow_run_id, run_count = current_flow_run()
+        with RunLock(sqlite_file, flow_run_id):
+            conn = connect(sqlite_file)
+            try:
+                report = run_services(
+                    RunLedger(conn),
+                    catalog,
+                    selected,
+                    requested_as_of=requested_as_of,
+                    force=force,
+                    sqlite_file=sqlite_file,
+                    batch_size=batch_size,
+                    allow_shrink=allow_shrink,
+                    flow_run=(flow_run_id, run_count),
+                )
+            finally:
+                conn.close()
+    except BfstatsError as error:  # the run could not start: one line says why
+        if not getattr(error, "logged", False):
+            log.error("%s", error)
+        return Failed(message=str(error), data=error)
+    summary.publish(report, log)
+    if report.failed:
+        return Failed(message=report.failure_message(), data=report.as_dicts())
+    return report.as_dicts()
+
+
+def run_services(
+    ledger: RunLedger,
+    catalog: catalog_module.Catalog,
+    selected: list,
+    *,
+    requested_as_of: str | None,
+    force: bool,
+    sqlite_file: str,
+    batch_size: int,
+    allow_shrink: bool,
+    flow_run: tuple[str | None, int],
+) -> summary.Report:
+    """Plan the run, then run its steps; every service it starts ends recorded: completed,
+    failed (with the reason, also when the run fails before loading) or interrupted."""
+    log = logger()
+    flow_run_id, run_count = flow_run
     plan = plan_run(
         ledger, selected, requested_as_of=requested_as_of, force=force, flow_run_id=flow_run_id
     )
@@ -302,17 +344,31 @@ def backfill(
         plan.as_of,
         ", ".join(f"{p.service.name} ({p.action})" for p in plan.services),
     )
+    if run_count > 1:
+        log.info(
+            "This is retry %d of the flow run: completed services are skipped, the others "
+            "resume from their SQLite checkpoints with as_of %s",
+            run_count - 1,
+            plan.as_of,
+        )
     results = {p.service.name: summary.skipped(p, ledger) for p in plan.skipped}
+    loading = [p.service.name for p in plan.to_load]
     # Recorded before dbt runs, so that a run killed even during dbt is resumed with its as_of.
     for service_plan in plan.to_load:
         ledger.start(service_plan.run_id, service_plan.service.name, plan.as_of, flow_run_id)
     if plan.to_load:
+        try:
+            target = config.load_target()
+            check_clickhouse(target)
+        except BfstatsError as error:
+            ledger.fail(None, loading, str(error))
+            raise
         run = RunSettings(
             as_of=plan.as_of,
             sqlite_path=sqlite_file,
             batch_size=batch_size,
             allow_shrink=allow_shrink,
-            target=config.load_target(),
+            target=target,
             run_ids={p.service.name: p.run_id for p in plan.to_load},
             spans={
                 p.service.name: telemetry.LongSpan(
@@ -331,16 +387,23 @@ def backfill(
             signum = stopping.signal_of(error)
             if signum is not None:
                 stopping.request(signum)
-                recorder.interrupted(str(stopping.RunInterrupted(signum)))
+                recorder.interrupted(str(RunInterrupted(signum)))
+            else:
+                ledger.fail(None, loading, f"{type(error).__name__}: {error}")
             raise
         finally:
             telemetry.flush()
         results.update(recorder.results)
-    conn.close()
-    report = summary.Report(
-        plan.as_of, sqlite_file, [results[name] for name in catalog.names if name in results]
-    )
-    summary.publish(report, log)
-    if report.failed:
-        return Failed(message=report.failure_message(), data=report.as_dicts())
-    return report.as_dicts()
+    ordered = [results[name] for name in catalog.names if name in results]
+    return summary.Report(plan.as_of, sqlite_file, ordered)
+
+
+def check_clickhouse(target: config.Target) -> None:
+    """Fail before anything is built when ClickHouse cannot be used (the engine's directory is
+    held by another process, the server is unreachable)."""
+    from dbt.adapters.chdb.engine import EngineError
+
+    try:
+        open_source(target).close()
+    except EngineError as error:
+        raise ClickHouseError(str(error)) from None

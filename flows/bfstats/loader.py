@@ -30,7 +30,13 @@ from bfstats.clickhouse_source import rows_of
 from bfstats.errors import BfstatsError
 from bfstats.progress import TableProgress, logger
 from bfstats.sqlite_schema import ddl, drift
-from bfstats.sqlite_store import STAGING_PREFIX, Checkpoints, quote, table_exists
+from bfstats.sqlite_store import (
+    STAGING_PREFIX,
+    Checkpoints,
+    quote,
+    table_exists,
+    transaction,
+)
 
 PREFETCH_BATCHES = 8
 # ClickHouse hands over blocks of this many rows; they are re-cut into `batch_size` batches.
@@ -64,22 +70,6 @@ class PublishedTable:
 
 def staging_name(spec: TableSpec) -> str:
     return f"{STAGING_PREFIX}{spec.sqlite_table}"
-
-
-class _Transaction:
-    def __init__(self, conn: sqlite3.Connection, mode: str = "IMMEDIATE"):
-        self.conn, self.mode = conn, mode
-
-    def __enter__(self):
-        self.conn.execute(f"BEGIN {self.mode}")
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb):
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
-
-
-def transaction(conn: sqlite3.Connection) -> _Transaction:
-    return _Transaction(conn)
 
 
 def _batches(rows: Iterator[list[tuple]], size: int) -> Iterator[list[tuple]]:
@@ -163,7 +153,7 @@ def _count(conn: sqlite3.Connection, table: str) -> int:
 def prepare_target(conn: sqlite3.Connection, spec: TableSpec) -> drift.DriftReport:
     """Check the target table against the model (create it when missing); raises on drift.
     Logs the report's notes (harmless differences); the report is returned for summaries."""
-    with transaction(conn):
+    with transaction(conn, what=f"checking table {spec.sqlite_table}"):
         report = drift.ensure_table(conn, spec)
     for line in report.note_lines():
         logger().info("%s", line)
@@ -237,7 +227,7 @@ def stage_table(
         and checkpoint.state == "loading"
         and table_exists(conn, staging)
     )
-    with transaction(conn):
+    with transaction(conn, what=f"preparing the load of {spec.sqlite_table}"):
         if resuming:
             checkpoints.resume(spec.sqlite_table, rows_expected)
         else:
@@ -300,7 +290,7 @@ def _stream_into_staging(
                 telemetry.span(
                     "bfstats.batch", query_name=query.name, table=spec.sqlite_table
                 ) as span,
-                transaction(conn),
+                transaction(conn, what=f"loading {spec.sqlite_table}"),
             ):
                 conn.executemany(insert, batch)
                 last = batch[-1]
@@ -318,7 +308,7 @@ def _publish(conn, spec: TableSpec, staging: str, rows: int, checkpoints: Checkp
     table = spec.sqlite_table
     with (
         telemetry.span("bfstats.publish", query_name=f"publish {table}", table=table) as span,
-        transaction(conn),
+        transaction(conn, what=f"publishing {table}"),
     ):
         target_ddl = ddl.table_ddl(spec)
         if _is_our_empty_table(conn, table, target_ddl.create_table):

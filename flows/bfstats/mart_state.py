@@ -116,4 +116,6 @@ def state_queries(relations: list[str]) -> list[tuple[str, str, dict]]:
 
 def data_fingerprint(source, relations: list[str]) -> str:
     """The state of `relations` in ClickHouse now."""
-    return _digest([source.rows(name, sql, parameters) for name, sql, parameters in state_queries(relations)])
+    return _digest(
+        [source.rows(name, sql, parameters) for name, sql, parameters in state_queries(relations)]
+    )

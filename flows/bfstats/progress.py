@@ -48,6 +48,12 @@ def logger() -> logging.Logger | logging.LoggerAdapter:
         return logging.getLogger("bfstats")
 
 
+def rows_text(written: int | None, expected: int | None) -> str:
+    """`584,000 of 4,249,057` (or `584,000 of ?` before the mart was counted)."""
+    expected_text = "?" if expected is None else f"{expected:,}"
+    return f"{written or 0:,} of {expected_text}"
+
+
 def format_duration(seconds: float) -> str:
     seconds = max(0, int(seconds))
     hours, rest = divmod(seconds, 3600)

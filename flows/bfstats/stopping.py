@@ -11,21 +11,10 @@ from __future__ import annotations
 import signal
 import threading
 
-from bfstats.errors import BfstatsError
+from bfstats.errors import RunInterrupted
 
 _requested = threading.Event()
 _signal: list[int] = []
-
-
-class RunInterrupted(BfstatsError):
-    """The run was stopped by a signal; the CLI exits with 128 + the signal's number."""
-
-    kind = "interrupted"
-
-    def __init__(self, signum: int):
-        self.signum = signum
-        self.exit_code = 128 + signum
-        super().__init__(f"interrupted by {signal.Signals(signum).name}")
 
 
 def signal_of(error: BaseException) -> int | None:
@@ -33,7 +22,7 @@ def signal_of(error: BaseException) -> int | None:
     if isinstance(error, KeyboardInterrupt):
         return signal.SIGINT
     if isinstance(error, RunInterrupted):
-        return error.signum
+        return error.signal_number
     signum = getattr(error, "signal", None)  # prefect.exceptions.TerminationSignal
     return signum if isinstance(signum, int) else None
 

@@ -14,15 +14,10 @@ from dataclasses import asdict, dataclass, field
 
 from bfstats.pipeline import COMPLETED, FAILED, Outcome
 from bfstats.planning import RunPlan, ServicePlan
+from bfstats.progress import rows_text
 from bfstats.sqlite_store import Checkpoints, RunLedger
 
 SUMMARY_KEY = "backfill-summary"
-
-
-def rows_text(written: int | None, expected: int | None) -> str:
-    """`584,000 of 4,249,057` (or `584,000 of ?` before the mart was counted)."""
-    expected_text = "?" if expected is None else f"{expected:,}"
-    return f"{written or 0:,} of {expected_text}"
 
 
 @dataclass
@@ -123,21 +118,10 @@ class Recorder:
     def interrupted(self, reason: str) -> None:
         """The run was stopped: every service not yet recorded is, as interrupted, with the
         rows its tables checkpointed."""
-        checkpoints = Checkpoints(self._ledger.conn)
-        for service, plan in self._plans.items():
-            if service in self.results:
-                continue
-            tables = [self._table(spec.sqlite_table, checkpoints) for spec in plan.service.tables]
-            known = [t.rows_expected for t in tables]
-            self._ledger.interrupt(
-                plan.run_id,
-                service,
-                reason=reason,
-                rows_expected=None if None in known else sum(known),
-                rows_written=sum(t.rows_written for t in tables),
-                duration_seconds=round(time.perf_counter() - self._started, 3),
-            )
-            self._spans[service].end(sum(t.rows_written for t in tables))
+        waiting = [service for service in self._plans if service not in self.results]
+        self._ledger.interrupt(None, waiting, reason)
+        for service in waiting:
+            self._spans[service].end(0)
 
     def _first_failure(self, service: str) -> tuple[str, Outcome] | None:
         """The service's first failed step, or the failed step (outside the service, e.g. a

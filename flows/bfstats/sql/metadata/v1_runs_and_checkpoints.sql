@@ -1,6 +1,8 @@
 -- Run metadata and load checkpoints, kept in the target SQLite file itself so that a batch and
 -- its checkpoint commit in one transaction. Names start with _bfstats_ to stay clear of the API's
 -- EF Core tables.
+-- Version 1 of the metadata, as bfstats wrote it before schema versions existed. Never edit a
+-- released version: later ones are migrations on top (v2_*.sql, ...), applied in order.
 
 -- One row per service and backfill run.
 CREATE TABLE IF NOT EXISTS "_bfstats_runs" (
