@@ -133,8 +133,10 @@ def _cmd_backfill(args) -> int:
     except sqlite_store.SqliteTargetError as error:
         raise UsageError(str(error)) from None
 
-    # Taken before Prefect starts, so a second backfill of the file is refused at once.
-    with sqlite_store.RunLock(path), _prefect_api():
+    # At once, before Prefect starts; the flow takes the run lock itself, which settles a race
+    # between two backfills that both got past this.
+    sqlite_store.run_lock.refuse_if_held(path)
+    with _prefect_api():
         # dbt's parse runs while the temporary Prefect server boots on the other core.
         catalog.load()
         return _run_backfill(args, requested_as_of, path)

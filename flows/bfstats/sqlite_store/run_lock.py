@@ -23,10 +23,6 @@ from bfstats.sqlite_store.basics import utc_now
 from bfstats.sqlite_store.errors import SqliteTargetError
 
 LOCK_SUFFIX = ".bfstats.lock"
-# Locks this process holds: lock file -> [descriptor, holds]. The CLI takes the lock before it
-# starts Prefect (a second backfill is refused at once) and the flow takes it again; a second
-# flock on another descriptor of the same file would block this very process.
-_held: dict[Path, list] = {}
 # `lock_holder` takes a shared lock for an instant to test the file: an acquirer that meets it
 # tries again for this long before concluding that a backfill holds the file.
 _ACQUIRE_RETRY_SECONDS = 0.25
@@ -47,6 +43,20 @@ def describe_holder(holder: dict) -> str:
     if holder.get("started_at"):
         details.append(f"started {holder['started_at']}")
     return text + (f" ({', '.join(details)})" if details else "")
+
+
+def in_progress(sqlite_path: str | os.PathLike, holder: dict) -> RunInProgress:
+    return RunInProgress(
+        f"SQLite file {sqlite_path} is being backfilled by {describe_holder(holder)}; wait "
+        f"for it to finish or stop it (lock file {lock_path(sqlite_path)})"
+    )
+
+
+def refuse_if_held(sqlite_path: str | os.PathLike) -> None:
+    """Raise RunInProgress when a backfill holds the file now; takes no lock, creates nothing."""
+    holder = lock_holder(sqlite_path)
+    if holder is not None:
+        raise in_progress(sqlite_path, holder)
 
 
 def _read_holder(fd: int) -> dict:
@@ -75,13 +85,6 @@ class RunLock:
     def acquire(self) -> RunLock:
         if self._fd is not None:
             return self
-        key = self.path.resolve()
-        if key in _held:
-            _held[key][1] += 1
-            self._fd = _held[key][0]
-            if self.flow_run_id:
-                self._write_record(self._fd)
-            return self
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as error:
@@ -101,17 +104,7 @@ class RunLock:
                     continue
                 holder = _read_holder(fd)
                 os.close(fd)
-                raise RunInProgress(
-                    f"SQLite file {self.sqlite_path} is being backfilled by "
-                    f"{describe_holder(holder)}; wait for it to finish or stop it "
-                    f"(lock file {self.path})"
-                ) from None
-        self._write_record(fd)
-        _held[key] = [fd, 1]
-        self._fd = fd
-        return self
-
-    def _write_record(self, fd: int) -> None:
+                raise in_progress(self.sqlite_path, holder) from None
         record = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -121,17 +114,13 @@ class RunLock:
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)
+        self._fd = fd
+        return self
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        key = self.path.resolve()
-        if key in _held:
-            _held[key][1] -= 1
-            if _held[key][1] > 0:
-                return
-            del _held[key]
         with contextlib.suppress(OSError):  # the lock itself goes with the descriptor
             os.ftruncate(fd, 0)
         os.close(fd)
