@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing.util
 import os
+import signal
 import sys
 from contextlib import contextmanager
 
@@ -116,8 +118,18 @@ def _catalog():
     return catalog.load()
 
 
+def _on_sigterm(signum, frame) -> None:
+    from bfstats.errors import RunInterrupted
+
+    raise RunInterrupted(signum)
+
+
 def _cmd_backfill(args) -> int:
     from bfstats import as_of, catalog, config, sqlite_store
+
+    # SIGTERM ends the run like Ctrl-C: recorded as interrupted, exit 143. (Prefect's flow engine
+    # puts its own handler in front while the flow runs and then calls this one.)
+    signal.signal(signal.SIGTERM, _on_sigterm)
 
     requested_as_of = None
     if args.as_of:
@@ -137,7 +149,10 @@ def _cmd_backfill(args) -> int:
     # between two backfills that both got past this.
     sqlite_store.run_lock.refuse_if_held(path)
     with _prefect_api():
-        # dbt's parse runs while the temporary Prefect server boots on the other core.
+        # Prefect first: it sets up the log format before dbt touches logging. Both import and
+        # dbt parses while the temporary Prefect server boots on the other core.
+        import bfstats.flow  # noqa: F401
+
         catalog.load()
         return _run_backfill(args, requested_as_of, path)
 
@@ -205,8 +220,6 @@ def _exit_interrupted(signum: int, path, server) -> None:
     """End the process now: the flow recorded the run as interrupted; steps still running in
     other threads (a dbt model, a ClickHouse query) are abandoned like after a crash, which the
     checkpoints make safe."""
-    import signal
-
     name = signal.Signals(signum).name
     print(
         f"bfstats: interrupted by {name}; the loads are recorded up to their last checkpoint "
@@ -218,6 +231,9 @@ def _exit_interrupted(signum: int, path, server) -> None:
     finally:
         if server is not None:
             server.stop()
+        # What the interpreter's exit would do and os._exit skips: unlink dbt's multiprocessing
+        # semaphores (else the resource tracker warns about leaked ones after we are gone).
+        multiprocessing.util._exit_function()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(128 + signum)

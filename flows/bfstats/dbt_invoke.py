@@ -167,8 +167,9 @@ def invoke(project: Project, args: list[str], dbt_vars: dict | None = None) -> D
 
 # Derived caches of the Manifest: left empty in a copy, dbt rebuilds them from its nodes.
 _REBUILT = ("_macros_by_name", "_macros_by_package")
-# Inputs dbt never changes while it compiles and runs: shared, not copied.
-_SHARED = ("files", "macros", "docs")
+# Inputs dbt never changes while it compiles and runs, and the lock that guards changes to the
+# nodes (a multiprocessing lock: one per copy would leak semaphores): shared, not copied.
+_SHARED = ("files", "macros", "docs", "_lock")
 
 
 def _fresh_copy(parsed):
@@ -180,8 +181,6 @@ def _fresh_copy(parsed):
         value = getattr(parsed, spec.name)
         if spec.name.endswith("_lookup") or spec.name in _REBUILT:
             value = None
-        elif spec.name == "_lock":
-            value = spec.default_factory()
         elif spec.name not in _SHARED:
             value = copy.deepcopy(value)
         object.__setattr__(clone, spec.name, value)
