@@ -46,6 +46,12 @@ class EmbeddedSource:
         table = pa.ipc.open_stream(result.bytes()).read_all()
         return table.column(0)[0].as_py()
 
+    def rows(self, name: str, sql: str, parameters: dict) -> list[tuple]:
+        """All rows of a small result."""
+        return [
+            row for block in rows_of(self.stream(name, sql, parameters, 65_536)) for row in block
+        ]
+
     def close(self) -> None:
         self._session.close()
 
@@ -71,6 +77,15 @@ class ServerSource:
         try:
             with self._client.query_arrow_stream(sql, parameters=parameters) as batches:
                 yield from batches
+        except Exception as error:
+            raise ClickHouseError(f"query {name} failed: {error}") from error
+
+    def rows(self, name: str, sql: str, parameters: dict) -> list[tuple]:
+        """All rows of a small result."""
+        try:
+            return [
+                tuple(row) for row in self._client.query(sql, parameters=parameters).result_rows
+            ]
         except Exception as error:
             raise ClickHouseError(f"query {name} failed: {error}") from error
 

@@ -17,6 +17,7 @@ CLI and a run after a crash all continue where the last one stopped, with the sa
 from __future__ import annotations
 
 import functools
+from contextlib import closing
 from dataclasses import dataclass
 
 from prefect import flow, task
@@ -29,6 +30,7 @@ from bfstats import catalog as catalog_module
 from bfstats import (
     config,
     loader,
+    mart_state,
     marts,
     prefect_logs,
     reconcile,
@@ -41,7 +43,7 @@ from bfstats.errors import BfstatsError, RunInterrupted
 from bfstats.pipeline import Pipeline, Result
 from bfstats.planning import RunPlan, plan_run
 from bfstats.progress import logger
-from bfstats.sqlite_store import Checkpoints, RunLedger, RunLock, connect
+from bfstats.sqlite_store import Builds, Checkpoints, RunLedger, RunLock, connect, transaction
 
 prefect_logs.install()
 
@@ -60,6 +62,9 @@ class RunSettings:
     allow_shrink: bool
     target: config.Target
     run_ids: dict  # service -> run id
+    manifest: object  # dbt's parsed Manifest (marts' code and lineage)
+    reuse_marts: bool  # every service resumes: a mart the interrupted run built may be reused
+    build_run_id: str  # recorded with the marts this run builds
     spans: dict  # service -> telemetry.LongSpan: the service's span, parent of its batches
 
     def run_id(self, service: str) -> str:
@@ -105,18 +110,60 @@ def build_seeds(plan: marts.BuildPlan, run: RunSettings) -> None:
     marts.build_seeds(plan, run.as_of)
 
 
+@dataclass(frozen=True)
+class MartBuild:
+    model: str
+    reused: bool  # built by the interrupted run this one resumes, and unchanged since
+    tested: bool  # its data tests passed for that build
+
+
 @task(name="build", cache_policy=NO_CACHE)
 @expected_failures
-def build_mart(mart: marts.Mart, run: RunSettings) -> None:
-    logger().info("Building %s in ClickHouse for as_of %s", mart.model, run.as_of)
-    marts.build(mart, run.as_of)
+def build_mart(mart: marts.Mart, run: RunSettings) -> MartBuild:
+    """`dbt run` of one mart, unless a resumed run finds the one it built still valid."""
+    log = logger()
+    variables = marts.dbt_vars(run.as_of)
+    with closing(open_source(run.target)) as source, closing(connect(run.sqlite_path)) as conn:
+        builds = Builds(conn)
+        if run.reuse_marts:
+            earlier = builds.get(mart.model)
+            if earlier is not None and earlier.as_of == run.as_of:
+                now = mart_state.fingerprint(run.manifest, mart, variables, source)
+                if now == earlier.fingerprint:
+                    log.info(
+                        "Reusing %s, built at %s for as_of %s: its code, its source data and the "
+                        "table are unchanged since",
+                        mart.model,
+                        earlier.built_at,
+                        run.as_of,
+                    )
+                    return MartBuild(mart.model, reused=True, tested=earlier.tested)
+                log.info("Rebuilding %s: it changed since the interrupted run built it", mart.model)
+        log.info("Building %s in ClickHouse for as_of %s", mart.model, run.as_of)
+        marts.build(mart, run.as_of)
+        fingerprint = mart_state.fingerprint(run.manifest, mart, variables, source)
+        with transaction(conn, what=f"recording the build of {mart.model}"):
+            builds.record(
+                mart.model, run_id=run.build_run_id, as_of=run.as_of, fingerprint=fingerprint
+            )
+    return MartBuild(mart.model, reused=False, tested=False)
 
 
 @task(name="test", cache_policy=NO_CACHE)
 @expected_failures
-def test_mart(mart: marts.Mart, run: RunSettings) -> int:
+def test_mart(mart: marts.Mart, built: MartBuild, run: RunSettings) -> int:
+    """The mart's dbt data tests in ClickHouse (a reused mart whose tests passed: skipped)."""
+    log = logger()
+    if built.reused and built.tested:
+        log.info("%s: its data tests passed for this build already", mart.model)
+        return 0
     tested = marts.test(mart, run.as_of)
-    logger().info("%s: %d data tests passed", mart.model, tested)
+    with (
+        closing(connect(run.sqlite_path)) as conn,
+        transaction(conn, what=f"recording the tests of {mart.model}"),
+    ):
+        Builds(conn).mark_tested(mart.model)
+    log.info("%s: %d data tests passed", mart.model, tested)
     return tested
 
 
@@ -228,7 +275,11 @@ def plan_steps(
         upstream = [f"build {model}" for model in mart.upstream]
         steps.add(f"build {mart.model}", build_mart, needs=[*seeds, *upstream], mart=mart, run=run)
         steps.add(
-            f"test {mart.model}", test_mart, needs=[f"build {mart.model}"], mart=mart, run=run
+            f"test {mart.model}",
+            test_mart,
+            mart=mart,
+            built=Result(f"build {mart.model}"),
+            run=run,
         )
     service_steps: dict[str, list[str]] = {}
     previous_load: list[str] = []
@@ -370,6 +421,9 @@ def run_services(
             allow_shrink=allow_shrink,
             target=target,
             run_ids={p.service.name: p.run_id for p in plan.to_load},
+            manifest=catalog.manifest,
+            reuse_marts=all(p.action == "resume" for p in plan.to_load),
+            build_run_id=plan.to_load[0].run_id,
             spans={
                 p.service.name: telemetry.LongSpan(
                     "bfstats.service",

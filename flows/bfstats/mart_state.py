@@ -116,6 +116,17 @@ def state_queries(relations: list[str]) -> list[tuple[str, str, dict]]:
 
 def data_fingerprint(source, relations: list[str]) -> str:
     """The state of `relations` in ClickHouse now."""
-    return _digest(
-        [source.rows(name, sql, parameters) for name, sql, parameters in state_queries(relations)]
-    )
+    states = [
+        source.rows(name, sql, parameters) for name, sql, parameters in state_queries(relations)
+    ]
+    return _digest(states)
+
+
+def fingerprint(manifest, mart: Mart, dbt_vars: dict, source) -> dict:
+    """The mart's fingerprint now (see the module's docstring)."""
+    node = manifest.nodes[mart.unique_id]
+    relations = [*relations_read(manifest, mart), f"{node.schema}.{node.alias}"]
+    return {
+        "code": code_fingerprint(manifest, mart, dbt_vars),
+        "data": data_fingerprint(source, relations),
+    }
