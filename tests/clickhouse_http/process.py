@@ -21,7 +21,7 @@ class ClickHouseStandIn:
 
     real = False
 
-    def __init__(self, workdir: Path, user: str = "bfstats", password: str = ""):
+    def __init__(self, workdir: Path, user: str = "bfstats", password: str = "", tls: bool = False):
         self.workdir = Path(workdir)
         self.data_dir = self.workdir / "clickhouse"
         self.log_path = self.workdir / "requests.jsonl"
@@ -30,7 +30,7 @@ class ClickHouseStandIn:
         self.port: int | None = None
         self.user = user
         self.password = password
-        self.secure = False
+        self.secure = tls
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> ClickHouseStandIn:
@@ -45,6 +45,8 @@ class ClickHouseStandIn:
         command += ["--user", self.user, "--log", str(self.log_path)]
         if self.port is not None:  # a restart keeps its port
             command += ["--port", str(self.port)]
+        if self.secure:
+            command += ["--tls-cert", str(self.certificate()), "--tls-key", str(self._key())]
         self.process = subprocess.Popen(
             command,
             env=env,
@@ -65,6 +67,22 @@ class ClickHouseStandIn:
             )
         self.port = int(line.split()[1])
         return self
+
+    def certificate(self) -> Path:
+        """A self-signed certificate for 127.0.0.1 (made once per workdir)."""
+        cert = self.workdir / "cert.pem"
+        if not cert.exists():
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+                + ["-keyout", str(self._key()), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+                + ["-addext", "subjectAltName=IP:127.0.0.1"],
+                check=True,
+                capture_output=True,
+            )
+        return cert
+
+    def _key(self) -> Path:
+        return self.workdir / "key.pem"
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -91,8 +109,12 @@ class ClickHouseStandIn:
     def client(self, **kwargs):
         import clickhouse_connect
 
-        options = {"username": self.user, "password": self.password}
-        return clickhouse_connect.get_client(host=self.host, port=self.port, **options, **kwargs)
+        options = {"username": self.user, "password": self.password, "secure": self.secure}
+        if self.secure:
+            options["ca_cert"] = str(self.certificate())
+        return clickhouse_connect.get_client(
+            host=self.host, port=self.port, **{**options, **kwargs}
+        )
 
 
 class RealServer:
@@ -123,7 +145,9 @@ class RealServer:
         import clickhouse_connect
 
         options = {"username": self.user, "password": self.password, "secure": self.secure}
-        return clickhouse_connect.get_client(host=self.host, port=self.port, **options, **kwargs)
+        return clickhouse_connect.get_client(
+            host=self.host, port=self.port, **{**options, **kwargs}
+        )
 
 
 def _target_env(server, overrides: dict[str, str]) -> dict[str, str]:

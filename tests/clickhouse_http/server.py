@@ -1,6 +1,7 @@
 """The stand-in's HTTP server (tests only; see the package docstring).
 
     python -m clickhouse_http.server --data DIR [--port 0] [--user U] [--log FILE]
+                                     [--tls-cert PEM --tls-key PEM]
 
 The password comes from the environment variable CLICKHOUSE_HTTP_PASSWORD (not the command line,
 which `ps` shows). It prints `READY <port>` once it listens on 127.0.0.1.
@@ -13,6 +14,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -227,11 +229,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--user", default="default")
     parser.add_argument("--log", help="request log (JSON lines), credentials redacted")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM) ...")
+    parser.add_argument("--tls-key", help="... and this key")
     args = parser.parse_args(argv)
     password = os.environ.get("CLICKHOUSE_HTTP_PASSWORD", "")
 
     engine = Engine(args.data)
     server = StandInServer(("127.0.0.1", args.port), engine, args.user, password, args.log)
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"READY {server.server_address[1]}", flush=True)
     try:
