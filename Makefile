@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ADAPTER_FILES := $(shell find adapters/dbt-chdb -name '*.py' -o -name '*.toml' -o -name '*.yml' -o -name '*.sql' 2>/dev/null)
 DEMO_SCALE ?= 0.02
 
-.PHONY: setup demo test lint format lock clean
+.PHONY: setup demo test test-server lint format lock clean
 
 setup: $(STAMP) profiles.yml
 
@@ -38,6 +38,14 @@ format: setup
 
 test: lint
 	$(BIN)/pytest
+
+# The server-path tests (target prod) against a real ClickHouse server given by BFSTATS_CH_HOST,
+# _PORT, _USER, _PASSWORD, _SECURE instead of the test-only stand-in (README: "Running against a
+# ClickHouse server"). They replace the raw tables in its database `default` and build into
+# `bfstats_test`: use a scratch server.
+test-server: setup
+	@test -n "$$BFSTATS_CH_HOST" || { echo "make test-server: set BFSTATS_CH_HOST (and BFSTATS_CH_PORT, _USER, _PASSWORD, _SECURE)" >&2; exit 2; }
+	BFSTATS_TEST_SERVER=1 $(BIN)/pytest tests/test_server_source.py tests/test_server_path.py
 
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^dbt-chdb' > requirements.lock.new
