@@ -203,7 +203,11 @@ def test_the_extractor_connects_as_dbt_does(clickhouse_server, tmp_path, monkeyp
         ours.close()
         dbt_client.close()
     if not clickhouse_server.real:
-        probe = [e for e in clickhouse_server.requests() if "getSetting('max_threads')" in e["sql"]]
+        probe = [
+            e
+            for e in clickhouse_server.requests()
+            if "getSetting('max_threads')" in (e.get("sql") or "")
+        ]
         sent = probe[-1]
         assert sent["parameters"]["max_threads"] == "3"
         assert "zstd" in sent["headers"]["Accept-Encoding"]

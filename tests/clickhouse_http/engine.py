@@ -9,6 +9,7 @@ they are set before the query and the previous values restored after it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -176,13 +177,22 @@ class Engine:
             return result
         finally:
             if restore:
-                # A SET or USE statement changes the session itself: what it set stays.
-                kept = _names_set(query.sql) if statement == "SET" else set()
-                for name, value in previous_settings.items():
-                    if name not in kept:
-                        _call(connection, f"SET {_setting(name)} = {_quote(value)}")
-                if query.database and statement != "USE":
-                    _call(connection, f"USE {_quote_identifier(previous_database)}")
+                self._restore(connection, query, statement, previous_settings, previous_database)
+
+    def _restore(self, connection, query, statement, settings, database) -> None:
+        """Put back what the request's URL changed in its session (best effort: a query may
+        have dropped the session's database). A SET or USE statement's own change stays."""
+        kept = _names_set(query.sql) if statement == "SET" else set()
+        restores = [
+            f"SET {_setting(name)} = {_quote(value)}"
+            for name, value in settings.items()
+            if name not in kept
+        ]
+        if query.database and statement != "USE":
+            restores.append(f"USE {_quote_identifier(database)}")
+        for sql in restores:
+            with contextlib.suppress(QueryError):
+                _call(connection, sql)
 
     def _query(self, connection, query: Query) -> Result:
         sql = query.sql
