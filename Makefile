@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ADAPTER_FILES := $(shell find adapters/dbt-chdb -name '*.py' -o -name '*.toml' -o -name '*.yml' -o -name '*.sql' 2>/dev/null)
 DEMO_SCALE ?= 0.02
 
-.PHONY: setup demo test test-quick lint format lock clean
+.PHONY: setup demo test test-quick test-server lint format lock clean
 
 setup: $(STAMP) profiles.yml
 
@@ -45,6 +45,14 @@ test-quick: setup
 	$(BIN)/ruff check flows tests benchmarks adapters
 	$(BIN)/ruff format --check flows tests benchmarks adapters
 	$(BIN)/pytest -m "not slow"
+
+# The server-path tests (target prod) against a real ClickHouse server given by BFSTATS_CH_HOST,
+# _PORT, _USER, _PASSWORD, _SECURE instead of the test-only stand-in (README: "Running against a
+# ClickHouse server"). They replace the raw tables in its database `default` and build into
+# `bfstats_test`: use a scratch server.
+test-server: setup
+	@test -n "$$BFSTATS_CH_HOST" || { echo "make test-server: set BFSTATS_CH_HOST (and BFSTATS_CH_PORT, _USER, _PASSWORD, _SECURE)" >&2; exit 2; }
+	BFSTATS_TEST_SERVER=1 $(BIN)/pytest tests/test_server_source.py tests/test_server_path.py
 
 # Keeps the file's comment header; dbt-chdb is installed from ./adapters, not from a registry.
 lock:

@@ -71,3 +71,34 @@ def real_catalog():
     from bfstats import catalog, dbt_invoke
 
     return catalog.from_manifest(dbt_invoke.parse_manifest())
+
+
+def real_server_requested() -> bool:
+    """`make test-server`: the server-path tests run against the real ClickHouse server given by
+    BFSTATS_CH_HOST/PORT/USER/PASSWORD/SECURE instead of the stand-in."""
+    return os.environ.get("BFSTATS_TEST_SERVER") == "1"
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory):
+    """A ClickHouse HTTP endpoint for the `prod` target; `.env()` points `bfstats` at it.
+
+    By default the test-only stand-in (tests/clickhouse_http: the embedded engine behind
+    ClickHouse's HTTP protocol) on 127.0.0.1, with user `bfstats` and a distinctive password the
+    secrets tests look for; with BFSTATS_TEST_SERVER=1 the real server of BFSTATS_CH_*."""
+    import secrets
+
+    from clickhouse_http import ClickHouseStandIn, RealServer
+
+    if real_server_requested():
+        if not os.environ.get("BFSTATS_CH_HOST"):
+            pytest.fail("BFSTATS_TEST_SERVER=1 needs BFSTATS_CH_HOST (and _PORT, _USER, ...)")
+        yield RealServer(os.environ)
+        return
+    password = f"s3cr3t-Pw-{secrets.token_hex(8)}"
+    server = ClickHouseStandIn(tmp_path_factory.mktemp("clickhouse-http"), "bfstats", password)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -63,7 +65,10 @@ def wait_for(condition, timeout: float, interval: float = 0.05, what: str = "con
 
 def query(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
     """Read from a SQLite file that another process may be writing (WAL: readers never block)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    except sqlite3.OperationalError:
+        return []  # not created yet
     try:
         return conn.execute(sql, params).fetchall()
     except sqlite3.OperationalError:
@@ -179,3 +184,55 @@ class PrefectServer:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, 9)
+
+
+class Backfill:
+    """`bfstats backfill` in its own process group, its output collected line by line."""
+
+    def __init__(self, args: list[str], env: dict):
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [str(BIN / "bfstats"), "backfill", *args],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def saw(self, text: str) -> bool:
+        assert self.process.poll() is None, "backfill ended before the kill:\n" + "".join(
+            self.lines[-60:]
+        )
+        return any(text in line for line in self.lines)
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=60)
+
+
+def checkpoint(db, table: str):
+    """(state, rows_written, rows_expected, resumed_from, rows_read) of a table, or None."""
+    rows = query(
+        db,
+        "SELECT state, rows_written, rows_expected, resumed_from, rows_read "
+        "FROM _bfstats_checkpoints WHERE sqlite_table = ?",
+        (table,),
+    )
+    return rows[0] if rows else None
+
+
+def loading_past(db, table: str, rows: int):
+    """A condition for wait_for: the table is loading and has `rows` rows checkpointed."""
+
+    def condition():
+        point = checkpoint(db, table)
+        return point is not None and point[0] == "loading" and point[1] >= rows
+
+    return condition

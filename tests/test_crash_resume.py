@@ -4,14 +4,20 @@ no duplicate and no missing row - and a resumed load re-reads only what was not 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import threading
 from datetime import UTC, datetime
 
 import pytest
-from support import BIN, REPO, TABLES, bfstats, generated_workdir, query, table_difference, wait_for
+from support import (
+    TABLES,
+    Backfill,
+    bfstats,
+    checkpoint,
+    generated_workdir,
+    loading_past,
+    query,
+    table_difference,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 # The generated data ends now; an instant inside it, fixed for every run of this module.
@@ -45,55 +51,6 @@ def reference(generated):
     for table in TABLES:
         assert query(db, f'SELECT count(*) FROM "{table}"')[0][0] > 0, f"{table} is empty"
     return db, result.stdout
-
-
-class Backfill:
-    """`bfstats backfill` in its own process group, its output collected line by line."""
-
-    def __init__(self, args: list[str], env: dict):
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [str(BIN / "bfstats"), "backfill", *args],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    def saw(self, text: str) -> bool:
-        assert self.process.poll() is None, "backfill ended before the kill:\n" + "".join(
-            self.lines[-60:]
-        )
-        return any(text in line for line in self.lines)
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=60)
-
-
-def checkpoint(db, table: str):
-    rows = query(
-        db,
-        "SELECT state, rows_written, rows_expected, resumed_from, rows_read "
-        "FROM _bfstats_checkpoints WHERE sqlite_table = ?",
-        (table,),
-    )
-    return rows[0] if rows else None
-
-
-def loading_past(db, table: str, rows: int):
-    def condition():
-        point = checkpoint(db, table)
-        return point is not None and point[0] == "loading" and point[1] >= rows
-
-    return condition
 
 
 def test_spans_carry_the_spec_attributes(reference):

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PROJECT_DIR = Path(os.environ.get("BFSTATS_PROJECT_DIR", Path(__file__).resolve().parents[2]))
 DEFAULT_SQLITE_PATH = "./data/bfstats.db"
@@ -91,18 +92,46 @@ def pin_engine_path() -> None:
 
 @dataclass(frozen=True)
 class Target:
-    """The ClickHouse the profile points at, as the extractor needs it. Never print `password`."""
+    """The ClickHouse the profile points at. For a server, `credentials` is dbt's own credentials
+    object of the profile (dbt-clickhouse's ClickHouseCredentials), the one dbt connects with: the
+    extractor builds its client from it too. It holds the password, so it stays out of `repr`,
+    comparisons and `describe()`; never print it."""
 
     name: str
     kind: str  # "chdb" (embedded) or "clickhouse" (server over HTTP)
     database: str  # where the models are materialized
     path: str | None = None
-    host: str | None = None
-    port: int | None = None
-    user: str | None = None
-    password: str = ""
-    secure: bool = False
-    cluster: str | None = None
+    credentials: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def host(self) -> str | None:
+        return self.credentials.host if self.kind == "clickhouse" else None
+
+    @property
+    def port(self) -> int | None:
+        if self.kind != "clickhouse":
+            return None
+        # dbt-clickhouse's default for the HTTP driver (dbclient.get_db_client)
+        return self.credentials.port or (8443 if self.secure else 8123)
+
+    @property
+    def user(self) -> str | None:
+        return self.credentials.user if self.kind == "clickhouse" else None
+
+    @property
+    def secure(self) -> bool:
+        return bool(self.kind == "clickhouse" and self.credentials.secure)
+
+    @property
+    def cluster(self) -> str | None:
+        return (self.credentials.cluster or None) if self.kind == "clickhouse" else None
+
+    @property
+    def url(self) -> str | None:
+        """http(s)://host:port of a server (no user, no password)."""
+        if self.kind != "clickhouse":
+            return None
+        return f"{'https' if self.secure else 'http'}://{self.host}:{self.port}"
 
     def describe(self) -> str:
         if self.kind == "chdb":
@@ -114,7 +143,8 @@ class Target:
 
 
 def load_target(target_override: str | None = None) -> Target:
-    """Read the dbt profile `bfstats` with dbt's own renderer (env_var and all)."""
+    """The profile `bfstats` as dbt reads it (its renderer, env_var and all, its credentials
+    class)."""
     from argparse import Namespace
 
     from dbt.config.profile import Profile, read_profile
@@ -131,14 +161,4 @@ def load_target(target_override: str | None = None) -> Target:
     creds = profile.credentials
     if creds.type == "chdb":
         return Target(profile.target_name, "chdb", creds.schema, path=str(resolve(creds.path)))
-    return Target(
-        profile.target_name,
-        "clickhouse",
-        creds.schema,
-        host=creds.host,
-        port=creds.port or (8443 if creds.secure else 8123),
-        user=creds.user,
-        password=creds.password,
-        secure=creds.secure,
-        cluster=creds.cluster or None,
-    )
+    return Target(profile.target_name, "clickhouse", creds.schema, credentials=creds)

@@ -39,6 +39,8 @@ PARSE_VARS = ("source_database",)
 class DbtError(BfstatsError, RuntimeError):
     """A dbt command failed; the message names the command and the failing nodes."""
 
+    kind = "dbt failed"
+
 
 @dataclass(frozen=True)
 class Project:

@@ -107,7 +107,7 @@ def describe_project() -> catalog_module.Catalog:
 @task(name="build seeds", cache_policy=NO_CACHE)
 @expected_failures
 def build_seeds(plan: marts.BuildPlan, run: RunSettings) -> None:
-    marts.build_seeds(plan, run.as_of)
+    marts.build_seeds(plan, run.as_of, run.target)
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def build_mart(mart: marts.Mart, run: RunSettings) -> MartBuild:
                     return MartBuild(mart.model, reused=True, tested=earlier.tested)
                 log.info("Rebuilding %s: it changed since the interrupted run built it", mart.model)
         log.info("Building %s in ClickHouse for as_of %s", mart.model, run.as_of)
-        marts.build(mart, run.as_of)
+        marts.build(mart, run.as_of, run.target)
         fingerprint = mart_state.fingerprint(run.manifest, mart, variables, source)
         with transaction(conn, what=f"recording the build of {mart.model}"):
             builds.record(
@@ -157,7 +157,7 @@ def test_mart(mart: marts.Mart, built: MartBuild, run: RunSettings) -> int:
     if built.reused and built.tested:
         log.info("%s: its data tests passed for this build already", mart.model)
         return 0
-    tested = marts.test(mart, run.as_of)
+    tested = marts.test(mart, run.as_of, run.target)
     with (
         closing(connect(run.sqlite_path)) as conn,
         transaction(conn, what=f"recording the tests of {mart.model}"),

@@ -123,7 +123,7 @@ def dbt_vars(as_of: str) -> dict:
     return {**config.dbt_vars(), "as_of": as_of}
 
 
-def build_seeds(plan: BuildPlan, as_of: str) -> None:
+def build_seeds(plan: BuildPlan, as_of: str, target=None) -> None:
     """Load the seeds the marts need, with their own tests (`dbt build` of the seeds)."""
     if not plan.seeds:
         return
@@ -131,26 +131,38 @@ def build_seeds(plan: BuildPlan, as_of: str) -> None:
     outcome = dbt_invoke.run(
         ["build", "--select", *plan.seeds, "--indirect-selection", "cautious"], dbt_vars(as_of)
     )
-    _raise_on_failure(outcome, f"dbt could not load the seeds {', '.join(plan.seeds)}")
+    _raise_on_failure(outcome, f"dbt could not load the seeds {', '.join(plan.seeds)}", target)
 
 
-def build(mart: Mart, as_of: str) -> None:
+def build(mart: Mart, as_of: str, target=None) -> None:
     """Materialize one mart in ClickHouse for `as_of` (`dbt run --select <model>`)."""
     outcome = dbt_invoke.run(["run", "--select", mart.model], dbt_vars(as_of))
-    _raise_on_failure(outcome, f"dbt could not build the mart {mart.model}")
+    _raise_on_failure(outcome, f"dbt could not build the mart {mart.model}", target)
 
 
-def test(mart: Mart, as_of: str) -> int:
+def test(mart: Mart, as_of: str, target=None) -> int:
     """Run the mart's data tests in ClickHouse; returns how many ran."""
     if not mart.tests:
         return 0
     outcome = dbt_invoke.run(["test", "--select", *mart.tests], dbt_vars(as_of))
-    _raise_on_failure(outcome, f"dbt tests of the mart {mart.model} failed")
+    _raise_on_failure(outcome, f"dbt tests of the mart {mart.model} failed", target, DataTestFailed)
     return len(outcome.node_status)
 
 
-def _raise_on_failure(outcome: dbt_invoke.DbtOutcome, what: str) -> None:
+class DataTestFailed(dbt_invoke.DbtError):
+    kind = "ClickHouse data tests failed"
+
+
+def _raise_on_failure(
+    outcome: dbt_invoke.DbtOutcome, what: str, target=None, error=dbt_invoke.DbtError
+) -> None:
+    """One message for the step: each failed node once, and a ClickHouse server's failures as
+    one line each (not urllib3's retry text)."""
     if outcome.success:
         return
     problems = outcome.problems() or ["see logs/dbt.log"]
-    raise dbt_invoke.DbtError(f"{what}: " + "; ".join(problems))
+    if target is not None and target.kind != "chdb":
+        from bfstats.clickhouse_source import shorten_dbt_error
+
+        problems = list(dict.fromkeys(shorten_dbt_error(p, target) for p in problems))
+    raise error(f"{what}: " + "; ".join(problems))
