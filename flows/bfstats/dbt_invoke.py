@@ -196,7 +196,9 @@ def _invoke(project: Project, args: list[str], dbt_vars: dict | None, parsed) ->
     if dbt_vars:
         argv += ["--vars", json.dumps(dbt_vars)]
     if os.environ.get("BFSTATS_DBT_QUIET", "1") == "1":
-        argv += ["--quiet"]
+        # Nothing on the console: what failed reaches the user once, in bfstats' own message;
+        # dbt's log file keeps everything.
+        argv += ["--log-level", "none", "--log-level-file", "debug"]
     outcome = dbtRunner(manifest=parsed).invoke(argv)
     node_status, messages, depends_on = {}, {}, {}
     results = getattr(outcome.result, "results", None) or []
