@@ -1,6 +1,7 @@
 """Deciding what a backfill run does for each service before anything runs.
 
-- A service whose latest run completed is skipped, unless `force`.
+- A service whose latest run completed is skipped, unless `force` or an explicit `as_of` other
+  than the one it completed with (a new `as_of` is a new snapshot: it runs).
 - A service whose latest run did not complete (interrupted or failed) is resumed: same run id,
   same `as_of`, its tables continue from their checkpoints. It is started afresh instead when the
   caller asks for another `as_of`, or forces (except when the very same Prefect flow run is being
@@ -69,7 +70,10 @@ def plan_run(
     plans = []
     for service in services:
         record = latest[service.name]
-        if record is not None and record.status == "completed" and not force:
+        new_snapshot = (
+            requested_as_of is not None and record is not None and (record.as_of != requested_as_of)
+        )
+        if record is not None and record.status == "completed" and not force and not new_snapshot:
             plans.append(
                 ServicePlan(
                     service,
