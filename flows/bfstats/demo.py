@@ -84,6 +84,7 @@ def generate(
     """Fill the raw tables in dbt var `source_database` with synthetic rows ending at `end_time`
     (default: now, truncated to the minute). Refuses tables that hold rows unless `replace`."""
     _check_inputs(scale, seed, cadence_minutes, days)
+    dbt_vars = {**config.dbt_vars(), **(dbt_vars or {})}  # BFSTATS_SOURCE_DATABASE, as the flow
     end = _end_instant(end_time, days)
     target = config.load_target().describe()
 
@@ -162,9 +163,7 @@ def _end_instant(end_time: datetime | None, days: int) -> datetime:
 def _summary(dbt_vars: dict | None, detail: bool) -> dict:
     """The row of `demo_raw_summary`, through `dbt show` so it works on every target."""
     inline = "{{ demo_raw_summary(detail=%s) }}" % ("true" if detail else "false")
-    outcome = dbt_invoke.run(
-        ["show", "--inline", inline, "--limit", "1", "--log-level", "none"], dbt_vars
-    )
+    outcome = dbt_invoke.run(["show", "--inline", inline, "--limit", "1"], dbt_vars)
     results = getattr(outcome.result, "results", None)
     if not outcome.success or not results or results[0].agate_table is None:
         detail_text = "; ".join(outcome.messages.values()) or "see logs/dbt.log"

@@ -104,12 +104,6 @@ def describe_project() -> catalog_module.Catalog:
     return catalog_module.load()
 
 
-@task(name="build seeds", cache_policy=NO_CACHE)
-@expected_failures
-def build_seeds(plan: marts.BuildPlan, run: RunSettings) -> None:
-    marts.build_seeds(plan, run.as_of, run.target)
-
-
 @dataclass(frozen=True)
 class MartBuild:
     model: str
@@ -117,36 +111,62 @@ class MartBuild:
     tested: bool  # its data tests passed for that build
 
 
-@task(name="build", cache_policy=NO_CACHE)
-@expected_failures
-def build_mart(mart: marts.Mart, run: RunSettings) -> MartBuild:
-    """`dbt run` of one mart, unless a resumed run finds the one it built still valid."""
+def build_or_reuse(name: str, unique_ids: list[str], run: RunSettings, build, tested: bool):
+    """`build()` the nodes, or, when the run resumes, reuse what the interrupted run built if
+    their fingerprint is unchanged (mart_state); record what was built. `tested`: the build
+    runs the nodes' tests too (dbt build of the seeds)."""
     log = logger()
     variables = marts.dbt_vars(run.as_of)
     with closing(open_source(run.target)) as source, closing(connect(run.sqlite_path)) as conn:
         builds = Builds(conn)
-        if run.reuse_marts:
-            earlier = builds.get(mart.model)
-            if earlier is not None and earlier.as_of == run.as_of:
-                now = mart_state.fingerprint(run.manifest, mart, variables, source)
-                if now == earlier.fingerprint:
-                    log.info(
-                        "Reusing %s, built at %s for as_of %s: its code, its source data and the "
-                        "table are unchanged since",
-                        mart.model,
-                        earlier.built_at,
-                        run.as_of,
-                    )
-                    return MartBuild(mart.model, reused=True, tested=earlier.tested)
-                log.info("Rebuilding %s: it changed since the interrupted run built it", mart.model)
-        log.info("Building %s in ClickHouse for as_of %s", mart.model, run.as_of)
-        marts.build(mart, run.as_of, run.target)
-        fingerprint = mart_state.fingerprint(run.manifest, mart, variables, source)
-        with transaction(conn, what=f"recording the build of {mart.model}"):
-            builds.record(
-                mart.model, run_id=run.build_run_id, as_of=run.as_of, fingerprint=fingerprint
-            )
-    return MartBuild(mart.model, reused=False, tested=False)
+        earlier = builds.get(name) if run.reuse_marts else None
+        if earlier is not None and earlier.as_of == run.as_of:
+            if mart_state.fingerprint(run.manifest, unique_ids, variables, source) == (
+                earlier.fingerprint
+            ):
+                log.info(
+                    "Reusing %s, built at %s for as_of %s: its code, its source data and the "
+                    "table are unchanged since",
+                    name,
+                    earlier.built_at,
+                    run.as_of,
+                )
+                return MartBuild(name, reused=True, tested=earlier.tested)
+            log.info("Rebuilding %s: it changed since the interrupted run built it", name)
+        log.info("Building %s in ClickHouse for as_of %s", name, run.as_of)
+        build()
+        fingerprint = mart_state.fingerprint(run.manifest, unique_ids, variables, source)
+        with transaction(conn, what=f"recording the build of {name}"):
+            builds.record(name, run_id=run.build_run_id, as_of=run.as_of, fingerprint=fingerprint)
+            if tested:
+                builds.mark_tested(name)
+    return MartBuild(name, reused=False, tested=tested)
+
+
+@task(name="build seeds", cache_policy=NO_CACHE)
+@expected_failures
+def build_seeds(plan: marts.BuildPlan, run: RunSettings) -> MartBuild:
+    """Load the seeds the marts read, with their own tests."""
+    return build_or_reuse(
+        "seeds " + ",".join(plan.seeds),
+        list(plan.seed_ids),
+        run,
+        lambda: marts.build_seeds(plan, run.as_of, run.target),
+        tested=True,
+    )
+
+
+@task(name="build", cache_policy=NO_CACHE)
+@expected_failures
+def build_mart(mart: marts.Mart, run: RunSettings) -> MartBuild:
+    """`dbt run` of one mart (or the one the interrupted run built, when still valid)."""
+    return build_or_reuse(
+        mart.model,
+        [mart.unique_id],
+        run,
+        lambda: marts.build(mart, run.as_of, run.target),
+        tested=False,
+    )
 
 
 @task(name="test", cache_policy=NO_CACHE)

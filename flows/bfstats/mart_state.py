@@ -20,8 +20,6 @@ import json
 
 from sqlglot import exp
 
-from bfstats.marts import Mart
-
 
 def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
@@ -31,51 +29,47 @@ def _parents(node) -> list[str]:
     return list(getattr(node.depends_on, "nodes", None) or [])
 
 
-def code_fingerprint(manifest, mart: Mart, dbt_vars: dict) -> str:
-    """What the mart is built from, as dbt parsed it."""
-    nodes, sources = manifest.nodes, manifest.sources
-    seen, frontier = {mart.unique_id}, [mart.unique_id]
+def _lineage(nodes: dict, unique_ids: list[str]) -> set[str]:
+    seen, frontier = set(unique_ids), list(unique_ids)
     while frontier:
         for parent in _parents(nodes[frontier.pop()]):
             if parent in nodes and parent not in seen:
                 seen.add(parent)
                 frontier.append(parent)
-    node = nodes[mart.unique_id]
+    return seen
+
+
+def code_fingerprint(manifest, unique_ids: list[str], dbt_vars: dict) -> str:
+    """What the nodes are built from, as dbt parsed it."""
+    nodes = manifest.nodes
+    lineage = _lineage(nodes, unique_ids)
+    packages = {nodes[uid].package_name for uid in unique_ids}
     macros = sorted(
         (m.unique_id, hashlib.sha256(m.macro_sql.encode()).hexdigest())
         for m in manifest.macros.values()
-        if m.package_name == node.package_name
+        if m.package_name in packages
     )
     return _digest(
         {
             "vars": dbt_vars,
-            "nodes": sorted((uid, nodes[uid].checksum.checksum) for uid in seen),
-            "config": node.config.to_dict(),
+            "nodes": sorted((uid, nodes[uid].checksum.checksum) for uid in lineage),
+            "config": [nodes[uid].config.to_dict() for uid in sorted(unique_ids)],
             "macros": macros,
-            "sources": sorted(
-                uid for uid in _parents(node) if uid in sources
-            ),  # the source tables are fingerprinted by their data below
         }
     )
 
 
-def relations_read(manifest, mart: Mart) -> list[str]:
-    """`database.table` of the raw sources and seeds the mart reads (directly or not)."""
+def relations(manifest, unique_ids: list[str]) -> list[str]:
+    """`database.table` of the nodes themselves and of the raw sources and seeds they read."""
     nodes, sources = manifest.nodes, manifest.sources
-    found: set[str] = set()
-    seen, frontier = set(), [mart.unique_id]
-    while frontier:
-        uid = frontier.pop()
-        for parent in _parents(nodes[uid]) if uid in nodes else []:
-            if parent in seen:
-                continue
-            seen.add(parent)
+    found = {f"{nodes[uid].schema}.{nodes[uid].alias}" for uid in unique_ids}
+    for uid in _lineage(nodes, unique_ids) - set(unique_ids):
+        if nodes[uid].resource_type == "seed":
+            found.add(f"{nodes[uid].schema}.{nodes[uid].alias}")
+    for uid in _lineage(nodes, unique_ids):
+        for parent in _parents(nodes[uid]):
             if parent in sources:
                 found.add(f"{sources[parent].schema}.{sources[parent].identifier}")
-            elif nodes.get(parent) is not None and nodes[parent].resource_type == "seed":
-                found.add(f"{nodes[parent].schema}.{nodes[parent].alias}")
-            if parent in nodes:
-                frontier.append(parent)
     return sorted(found)
 
 
@@ -114,19 +108,10 @@ def state_queries(relations: list[str]) -> list[tuple[str, str, dict]]:
     ]
 
 
-def data_fingerprint(source, relations: list[str]) -> str:
-    """The state of `relations` in ClickHouse now."""
+def fingerprint(manifest, unique_ids: list[str], dbt_vars: dict, source) -> dict:
+    """The fingerprint of the nodes (a mart, or the seeds) now; see the module's docstring."""
     states = [
-        source.rows(name, sql, parameters) for name, sql, parameters in state_queries(relations)
+        source.rows(name, sql, parameters)
+        for name, sql, parameters in state_queries(relations(manifest, unique_ids))
     ]
-    return _digest(states)
-
-
-def fingerprint(manifest, mart: Mart, dbt_vars: dict, source) -> dict:
-    """The mart's fingerprint now (see the module's docstring)."""
-    node = manifest.nodes[mart.unique_id]
-    relations = [*relations_read(manifest, mart), f"{node.schema}.{node.alias}"]
-    return {
-        "code": code_fingerprint(manifest, mart, dbt_vars),
-        "data": data_fingerprint(source, relations),
-    }
+    return {"code": code_fingerprint(manifest, unique_ids, dbt_vars), "data": _digest(states)}

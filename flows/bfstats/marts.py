@@ -30,6 +30,7 @@ class Mart:
 @dataclass(frozen=True)
 class BuildPlan:
     seeds: tuple[str, ...]  # seed names to load (with their own tests) before any mart
+    seed_ids: tuple[str, ...]
     seed_tests: tuple[str, ...]
     marts: tuple[Mart, ...]  # in build order
 
@@ -97,7 +98,10 @@ def plan_builds(manifest, tables: list[TableSpec]) -> BuildPlan:
         for uid in order
     )
     return BuildPlan(
-        seeds=tuple(nodes[s].name for s in seeds), seed_tests=tuple(seed_tests), marts=marts
+        seeds=tuple(nodes[s].name for s in seeds),
+        seed_ids=tuple(seeds),
+        seed_tests=tuple(seed_tests),
+        marts=marts,
     )
 
 
