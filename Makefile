@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ADAPTER_FILES := $(shell find adapters/dbt-chdb -name '*.py' -o -name '*.toml' -o -name '*.yml' -o -name '*.sql' 2>/dev/null)
 DEMO_SCALE ?= 0.02
 
-.PHONY: setup demo test test-quick test-server lint format lock clean
+.PHONY: setup demo test test-quick test-server lint format lock clean ui-venv ui-check
 
 setup: $(STAMP) profiles.yml
 
@@ -27,13 +27,13 @@ demo: setup
 	$(BIN)/bfstats backfill all --force
 
 lint: setup
-	$(BIN)/ruff check flows tests benchmarks adapters
-	$(BIN)/ruff format --check flows tests benchmarks adapters
+	$(BIN)/ruff check flows tests benchmarks adapters tools
+	$(BIN)/ruff format --check flows tests benchmarks adapters tools
 	$(BIN)/sqlfluff lint models macros tests/dbt sqlite_checks/macros --processes 2
 
 format: setup
-	$(BIN)/ruff format flows tests benchmarks adapters
-	$(BIN)/ruff check --fix flows tests benchmarks adapters
+	$(BIN)/ruff format flows tests benchmarks adapters tools
+	$(BIN)/ruff check --fix flows tests benchmarks adapters tools
 	$(BIN)/sqlfluff fix models macros tests/dbt sqlite_checks/macros --processes 2
 
 test: lint
@@ -42,8 +42,8 @@ test: lint
 # The inner loop: ruff (under a second) and every test not marked slow (no Prefect server, no
 # subprocess, no whole flow, no dbt adapter suite). sqlfluff (about 20 s) stays in `make lint`.
 test-quick: setup
-	$(BIN)/ruff check flows tests benchmarks adapters
-	$(BIN)/ruff format --check flows tests benchmarks adapters
+	$(BIN)/ruff check flows tests benchmarks adapters tools
+	$(BIN)/ruff format --check flows tests benchmarks adapters tools
 	$(BIN)/pytest -m "not slow"
 
 # The server-path tests (target prod) against a real ClickHouse server given by BFSTATS_CH_HOST,
@@ -60,5 +60,23 @@ lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^dbt-chdb' >> requirements.lock.new
 	mv requirements.lock.new requirements.lock
 
+# The browser check of the Prefect UI (not part of `make test`): Playwright in its own venv,
+# driving Debian's chromium (Playwright's own browser download is never used).
+UI_VENV := .venv-ui
+UI ?= http://127.0.0.1:4200
+UI_OUT ?= ui-check
+
+ui-venv: $(UI_VENV)/.installed
+
+$(UI_VENV)/.installed: tools/requirements-ui.txt
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	test -x $(UI_VENV)/bin/python || $(PYTHON) -m venv $(UI_VENV)
+	$(UI_VENV)/bin/python -m pip install --quiet -r tools/requirements-ui.txt
+	touch $@
+
+# make ui-check UI=http://127.0.0.1:4300 UI_CHECK_ARGS='--flow-run ID --expect-schedule all="0 4 * * *"'
+ui-check: ui-venv
+	$(UI_VENV)/bin/python tools/check_prefect_ui.py --ui $(UI) --out $(UI_OUT) $(UI_CHECK_ARGS)
+
 clean:
-	rm -rf target logs data $(VENV)
+	rm -rf target logs data $(VENV) $(UI_VENV)

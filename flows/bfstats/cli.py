@@ -104,10 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--sqlite", help="SQLite file")
     schema.add_argument("--sql", action="store_true", help="print the DDL statements too")
 
-    commands.add_parser(
+    serve = commands.add_parser(
         "serve",
         help="serve the Prefect deployments backfill/all and "
-        "backfill/<service> (one flow run at a time)",
+        "backfill/<service> (one flow run at a time) until SIGTERM or Ctrl-C",
+    )
+    serve.add_argument(
+        "--schedule",
+        action="append",
+        default=[],
+        metavar="DEPLOYMENT=CRON",
+        help='a cron schedule in UTC for one deployment, e.g. all="0 4 * * *" (repeatable; '
+        "deployments without one have none)",
     )
     return parser
 
@@ -340,8 +348,12 @@ def _cmd_schema(args) -> int:
 def _cmd_serve(args) -> int:
     from bfstats import deployments
 
-    deployments.serve()
-    return 0
+    # Checked before any deployment is registered: a typo must not leave a half-served set.
+    from bfstats import catalog
+
+    names = deployments.deployment_names(catalog.service_names())
+    schedules = deployments.parse_schedules(args.schedule, names)
+    return deployments.serve(schedules, deployments.api_url())
 
 
 def _cmd_generate(args) -> int:
