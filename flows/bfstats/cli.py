@@ -346,10 +346,8 @@ def _cmd_schema(args) -> int:
 
 
 def _cmd_serve(args) -> int:
-    from bfstats import deployments
-
     # Checked before any deployment is registered: a typo must not leave a half-served set.
-    from bfstats import catalog
+    from bfstats import catalog, deployments
 
     names = deployments.deployment_names(catalog.service_names())
     schedules = deployments.parse_schedules(args.schedule, names)
