@@ -1,15 +1,14 @@
 """Load one mart into its SQLite table: resumable 1000-row batches, then an atomic publish.
 
-The rows go first into a staging table `_bfstats_staging_<Table>` (same columns and primary key,
-no secondary indexes) in primary-key order; each batch commits in one transaction with its
-checkpoint, so a crash loses nothing and a rerun continues after the last committed key. When
-every row is there, one transaction puts them in place - readers see the old contents or the new
-ones, never a half-loaded table:
-- into an existing table (it may belong to the API's EF Core migration): empty it and copy the
-  staging rows in (`INSERT ... SELECT`, in SQLite's C code), keeping its own definition and index
-  names, then drop the staging table;
-- when the target is the empty table this project itself just created from the same DDL (a new
-  file): drop it and rename the staging table onto it, then create the indexes; no copy.
+The rows go first into a staging table `_bfstats_staging_<Table>` (the same columns, no key and
+no index: appending to one b-tree is the cheapest write SQLite has) in primary-key order; each
+batch commits in one transaction with its checkpoint, so a crash loses nothing and a rerun
+continues after the last committed key. When every row is there, one transaction puts them in
+place - readers see the old contents or the new ones, never a half-loaded table: the target
+table (the API's own, or the one this project created from the same DDL) keeps its definition;
+its rows are replaced by a copy of the staging rows in key order (`INSERT ... SELECT`, in
+SQLite's C code, the key enforced), its secondary indexes re-created from their own statements,
+and the staging table dropped.
 
 Reading from ClickHouse runs in a thread and is handed over through a small queue, so the next
 batches are fetched and converted while SQLite writes the current one.
@@ -232,7 +231,7 @@ def stage_table(
             checkpoints.resume(spec.sqlite_table, rows_expected)
         else:
             conn.execute(f"DROP TABLE IF EXISTS {quote(staging)}")
-            conn.execute(ddl.table_ddl(spec, table_name=staging, with_indexes=False).create_table)
+            conn.execute(ddl.staging_ddl(spec, staging))
             checkpoints.start(spec.sqlite_table, spec.service, run_id, as_of, rows_expected)
     checkpoint = checkpoints.get(spec.sqlite_table)
     after_key = checkpoint.last_key if resuming else None
@@ -310,39 +309,19 @@ def _publish(conn, spec: TableSpec, staging: str, rows: int, checkpoints: Checkp
         telemetry.span("bfstats.publish", query_name=f"publish {table}", table=table) as span,
         transaction(conn, what=f"publishing {table}"),
     ):
-        target_ddl = ddl.table_ddl(spec)
-        if _is_our_empty_table(conn, table, target_ddl.create_table):
-            _rename_into_place(conn, staging, table, target_ddl)
-        else:
-            _copy_into_place(conn, spec, staging, table)
+        _copy_into_place(conn, spec, staging, table)
         checkpoints.mark_published(table)
         span.row_count = rows
 
 
-def _is_our_empty_table(conn: sqlite3.Connection, table: str, create_table: str) -> bool:
-    row = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).fetchone()
-    if row is None or row[0] != create_table:
-        return False
-    return conn.execute(f"SELECT 1 FROM {quote(table)} LIMIT 1").fetchone() is None  # noqa: S608
-
-
-def _rename_into_place(conn, staging: str, table: str, target_ddl) -> None:
-    """The target is the empty table this project created from the same DDL as the staging
-    table (first load into a new file): the staging table becomes the target, no copy."""
-    conn.execute(f"DROP TABLE {quote(table)}")
-    conn.execute(f"ALTER TABLE {quote(staging)} RENAME TO {quote(table)}")
-    for create in target_ddl.create_indexes:
-        conn.execute(create)
-
-
 def _copy_into_place(conn, spec: TableSpec, staging: str, table: str) -> None:
-    """The target may be the API's own (EF Core) table: keep it, replace its rows. Its secondary
-    indexes are dropped and re-created from their own stored CREATE statements around the copy:
-    building an index from sorted data is several times faster than growing it row by row in
-    another order (at scale 1, ServerOnlineCounts publishes in about 13 s instead of 55 s), and
-    the statements are the API's own, so names and definitions stay exactly as they were."""
+    """Replace the table's rows by the staging rows, keeping the table (often the API's own,
+    created by EF Core) exactly as it is defined. The rows are copied in key order, so the key's
+    index grows by appending; the secondary indexes are dropped and re-created from their own
+    stored CREATE statements around the copy: building an index from the finished table is
+    several times faster than growing it row by row in another order (at scale 1,
+    ServerOnlineCounts publishes in about 13 s instead of 55 s), and the statements are the
+    table's own, so names and definitions stay exactly as they were."""
     indexes = _secondary_indexes(conn, table)
     for name, _ in indexes:
         conn.execute(f"DROP INDEX {quote(name)}")
