@@ -7,6 +7,7 @@ import multiprocessing.util
 import os
 import signal
 import sys
+import time
 from contextlib import contextmanager
 
 from bfstats.errors import BfstatsError, UsageError
@@ -161,7 +162,11 @@ def _cmd_backfill(args) -> int:
         # dbt parses while the temporary Prefect server boots on the other core.
         import bfstats.flow  # noqa: F401
 
+        started = time.perf_counter()
         catalog.load()
+        from bfstats.progress import logger
+
+        logger().info("dbt project parsed in %.1fs", time.perf_counter() - started)
         return _run_backfill(args, requested_as_of, path)
 
 
@@ -195,10 +200,14 @@ def _run_backfill(args, requested_as_of: str | None, path) -> int:
     from bfstats import stopping, temporary_server
     from bfstats.cli_progress import progress_bar
     from bfstats.flow import backfill
+    from bfstats.progress import logger
 
     server = temporary_server.running()
     if server is not None:
         server.wait_ready()
+        logger().info(
+            "Temporary Prefect server ready on %s (log: %s)", server.api_url, server.log_path
+        )
     try:
         with progress_bar():
             state = backfill(

@@ -79,14 +79,22 @@ class DbtOutcome:
         return {uid for uid, status in self.node_status.items() if status in FAILED_STATUSES}
 
     def problems(self) -> list[str]:
-        """One line per failed node (or the invocation's own error), without repeats."""
+        """One entry per failed node (or the invocation's own error), without repeats and
+        without dbt's Jinja call trail (`> in macro ...`)."""
         lines: list[str] = []
         for unique_id in sorted(self.failed_nodes()):
             line = f"{unique_id} {self.node_status[unique_id]}: {self.messages.get(unique_id, '')}"
             lines.append(line.strip())
         if "dbt" in self.messages:
             lines.append(self.messages["dbt"])
-        return list(dict.fromkeys(lines))
+        return list(dict.fromkeys(_without_call_trail(line) for line in lines))
+
+
+def _without_call_trail(text: str) -> str:
+    kept = [
+        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith(">")
+    ]
+    return "\n".join(kept)
 
 
 class _FifoLock:

@@ -17,6 +17,7 @@ CLI and a run after a crash all continue where the last one stopped, with the sa
 from __future__ import annotations
 
 import functools
+import time
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -134,7 +135,9 @@ def build_or_reuse(name: str, unique_ids: list[str], run: RunSettings, build, te
                 return MartBuild(name, reused=True, tested=earlier.tested)
             log.info("Rebuilding %s: it changed since the interrupted run built it", name)
         log.info("Building %s in ClickHouse for as_of %s", name, run.as_of)
+        started = time.perf_counter()
         build()
+        log.info("Built %s in %.1fs", name, time.perf_counter() - started)
         fingerprint = mart_state.fingerprint(run.manifest, unique_ids, variables, source)
         with transaction(conn, what=f"recording the build of {name}"):
             builds.record(name, run_id=run.build_run_id, as_of=run.as_of, fingerprint=fingerprint)
@@ -177,13 +180,15 @@ def test_mart(mart: marts.Mart, built: MartBuild, run: RunSettings) -> int:
     if built.reused and built.tested:
         log.info("%s: its data tests passed for this build already", mart.model)
         return 0
+    started = time.perf_counter()
     tested = marts.test(mart, run.as_of, run.target)
+    seconds = time.perf_counter() - started
     with (
         closing(connect(run.sqlite_path)) as conn,
         transaction(conn, what=f"recording the tests of {mart.model}"),
     ):
         Builds(conn).mark_tested(mart.model)
-    log.info("%s: %d data tests passed", mart.model, tested)
+    log.info("%s: %d data tests passed in %.1fs", mart.model, tested, seconds)
     return tested
 
 

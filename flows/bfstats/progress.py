@@ -39,13 +39,14 @@ def _emit(event: ProgressEvent) -> None:
 
 
 def logger() -> logging.Logger | logging.LoggerAdapter:
-    """Prefect's run logger inside a flow or task run, the `bfstats` logger elsewhere."""
+    """Prefect's run logger inside a flow or task run; elsewhere `prefect.bfstats`, which
+    Prefect's logging configuration prints in the same format (when Prefect is imported)."""
     try:
         from prefect import get_run_logger
 
         return get_run_logger()
     except Exception:  # no active run context
-        return logging.getLogger("bfstats")
+        return logging.getLogger("prefect.bfstats")
 
 
 def rows_text(written: int | None, expected: int | None) -> str:

@@ -117,10 +117,11 @@ class TemporaryServer:
         ).start()
 
     def _wait_until_healthy(self) -> None:
+        process = self._process  # stop() may clear the attribute while this thread waits
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                self._error = f"it exited with code {self._process.returncode}"
+            if process.poll() is not None:
+                self._error = f"it exited with code {process.returncode}"
                 break
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
