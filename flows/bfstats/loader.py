@@ -242,13 +242,17 @@ def stage_table(
         conn, source, spec, staging, after_key, batch_size, checkpoints, progress
     )
     progress.finish()
-    return StagedTable(
+    seconds = time.perf_counter() - started
+    log.info(
+        "%s: staged %s rows in %.1fs (%s read from ClickHouse by this attempt, %s rows/s)",
         spec.sqlite_table,
-        rows_expected,
-        resumed_from + rows_read,
-        rows_read,
-        resumed_from,
-        time.perf_counter() - started,
+        f"{resumed_from + rows_read:,}",
+        seconds,
+        f"{rows_read:,}",
+        f"{rows_read / seconds:,.0f}" if seconds > 0 else "-",
+    )
+    return StagedTable(
+        spec.sqlite_table, rows_expected, resumed_from + rows_read, rows_read, resumed_from, seconds
     )
 
 
