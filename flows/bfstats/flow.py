@@ -430,14 +430,15 @@ def run_services(
     results = {p.service.name: summary.skipped(p, ledger) for p in plan.skipped}
     loading = [p.service.name for p in plan.to_load]
     # Recorded before dbt runs, so that a run killed even during dbt is resumed with its as_of.
-    for service_plan in plan.to_load:
-        ledger.start(service_plan.run_id, service_plan.service.name, plan.as_of, flow_run_id)
+    with transaction(ledger.conn, what="recording the start of the run"):
+        for service_plan in plan.to_load:
+            ledger.start(service_plan.run_id, service_plan.service.name, plan.as_of, flow_run_id)
     if plan.to_load:
         try:
             target = config.load_target()
             check_clickhouse(target)
         except BfstatsError as error:
-            ledger.fail(None, loading, str(error))
+            summary.record_safely(log, "the failure", ledger.fail, None, loading, str(error))
             raise
         run = RunSettings(
             as_of=plan.as_of,
@@ -468,7 +469,8 @@ def run_services(
                 stopping.request(signum)
                 recorder.interrupted(str(RunInterrupted(signum)))
             else:
-                ledger.fail(None, loading, f"{type(error).__name__}: {error}")
+                reason = f"{type(error).__name__}: {error}"
+                summary.record_safely(log, "the failure", ledger.fail, None, loading, reason)
             raise
         finally:
             telemetry.flush()

@@ -33,6 +33,7 @@ from bfstats.sqlite_store import (
     STAGING_PREFIX,
     Checkpoints,
     quote,
+    table_bytes,
     table_exists,
     transaction,
 )
@@ -311,7 +312,12 @@ def _publish(conn, spec: TableSpec, staging: str, rows: int, checkpoints: Checkp
     table = spec.sqlite_table
     with (
         telemetry.span("bfstats.publish", query_name=f"publish {table}", table=table) as span,
-        transaction(conn, what=f"publishing {table}"),
+        transaction(
+            conn,
+            what=f"publishing {table}",
+            # The rows are copied within one transaction: their pages pass through the WAL too.
+            space_needed=lambda: 3 * table_bytes(conn, staging),
+        ),
     ):
         _copy_into_place(conn, spec, staging, table)
         checkpoints.mark_published(table)

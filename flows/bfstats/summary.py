@@ -9,13 +9,15 @@ player-milestones failed: schema drift"), the markdown summary artifact and plai
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 
+from bfstats.errors import BfstatsError
 from bfstats.pipeline import COMPLETED, FAILED, Outcome
 from bfstats.planning import RunPlan, ServicePlan
 from bfstats.progress import rows_text
-from bfstats.sqlite_store import Checkpoints, RunLedger
+from bfstats.sqlite_store import Checkpoints, RunLedger, transaction
 
 SUMMARY_KEY = "backfill-summary"
 
@@ -64,6 +66,17 @@ def skipped(plan: ServicePlan, ledger: RunLedger) -> ServiceResult:
     )
 
 
+def record_safely(log, what: str, write, *args, **kwargs) -> None:
+    """A ledger write at the end of a service or run. It must not turn a failure into a crash
+    of the flow (a full disk refuses this write too): when it fails it is logged, and the run
+    row stays `running`, which `bfstats status` reports as interrupted once the run is gone."""
+    try:
+        with transaction(write.__self__.conn, what=f"recording {what}"):
+            write(*args, **kwargs)
+    except (BfstatsError, sqlite3.Error) as error:
+        log.warning("could not record %s in the SQLite file: %s", what, error)
+
+
 class Recorder:
     """Records each service in the ledger as soon as all of its steps have ended."""
 
@@ -102,7 +115,10 @@ class Recorder:
         known = [t.rows_expected for t in result.tables]
         result.rows_expected = None if None in known else sum(known)
         result.rows_written = sum(t.rows_written for t in result.tables)
-        self._ledger.finish(
+        record_safely(
+            self._log,
+            f"the end of {service}",
+            self._ledger.finish,
             plan.run_id,
             service,
             status=result.status,
@@ -119,7 +135,7 @@ class Recorder:
         """The run was stopped: every service not yet recorded is, as interrupted, with the
         rows its tables checkpointed."""
         waiting = [service for service in self._plans if service not in self.results]
-        self._ledger.interrupt(None, waiting, reason)
+        record_safely(self._log, "the interruption", self._ledger.interrupt, None, waiting, reason)
         for service in waiting:
             self._spans[service].end(0)
 

@@ -20,7 +20,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,13 +40,14 @@ def transaction(
     conn: sqlite3.Connection,
     *,
     what: str | None = None,
-    space_needed: int | None = None,
+    space_needed: int | Callable[[], int] | None = None,
     timeout: float | None = None,
 ) -> Iterator[sqlite3.Connection]:
     """A write transaction on `conn` (opened in autocommit mode, `isolation_level=None`).
 
     `what` says what the transaction does ("publishing ServerOnlineCounts"), for messages;
-    `space_needed` (bytes), when known, goes into the message of a full disk; `timeout` overrides
+    `space_needed` (bytes, or a function giving them, called only for that message), when known,
+    goes into the message of a full disk; `timeout` overrides
     the configured busy timeout (seconds)."""
     timeout = config.sqlite_busy_timeout() if timeout is None else timeout
     try:
@@ -210,13 +211,21 @@ def disk_full_error(
 
 
 def _translate(
-    conn: sqlite3.Connection, error: BaseException, what: str | None, space_needed: int | None
+    conn: sqlite3.Connection,
+    error: BaseException,
+    what: str | None,
+    space_needed: int | Callable[[], int] | None,
 ) -> BaseException:
     """The error to raise for `error`: a named one for a full disk or a read-only file, else
     `error` itself (its cause stays attached to a translated one)."""
     if isinstance(error, SqliteTargetError):
         return error
     if is_disk_full(error):
+        if callable(space_needed):
+            try:
+                space_needed = space_needed()
+            except (sqlite3.Error, OSError):
+                space_needed = None
         return disk_full_error(database_path(conn), error, what, space_needed)
     if is_read_only(error):
         path = database_path(conn)
