@@ -24,6 +24,7 @@ import dataclasses
 import json
 import os
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,8 @@ class DbtOutcome:
     messages: dict[str, str] = field(default_factory=dict)  # unique_id -> error message
     depends_on: dict[str, list[str]] = field(default_factory=dict)  # unique_id -> parents
     result: object = None
+    seconds: float = 0.0  # dbt's own time, without the wait for another invocation to end
+    waited: float = 0.0  # the wait for the invocations queued before it
 
     def failed_nodes(self) -> set[str]:
         return {uid for uid, status in self.node_status.items() if status in FAILED_STATUSES}
@@ -171,8 +174,12 @@ def invoke(project: Project, args: list[str], dbt_vars: dict | None = None) -> D
     """`dbt <args>` on `project` with the process's parsed manifest; never raises for a failing
     node (the outcome says what failed)."""
     parsed = manifest(project, dbt_vars)
+    asked = time.perf_counter()
     with _LANE:
-        return _invoke(project, args, dbt_vars, parsed=_fresh_copy(parsed))
+        started = time.perf_counter()
+        outcome = _invoke(project, args, dbt_vars, parsed=_fresh_copy(parsed))
+    outcome.seconds, outcome.waited = time.perf_counter() - started, started - asked
+    return outcome
 
 
 # Derived caches of the Manifest: left empty in a copy, dbt rebuilds them from its nodes.

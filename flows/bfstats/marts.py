@@ -127,30 +127,32 @@ def dbt_vars(as_of: str) -> dict:
     return {**config.dbt_vars(), "as_of": as_of}
 
 
-def build_seeds(plan: BuildPlan, as_of: str, target=None) -> None:
+def build_seeds(plan: BuildPlan, as_of: str, target=None) -> dbt_invoke.DbtOutcome | None:
     """Load the seeds the marts need, with their own tests (`dbt build` of the seeds)."""
     if not plan.seeds:
-        return
+        return None
     # cautious: tests that also read a mart (relationships to a seed) run with that mart.
     outcome = dbt_invoke.run(
         ["build", "--select", *plan.seeds, "--indirect-selection", "cautious"], dbt_vars(as_of)
     )
     _raise_on_failure(outcome, f"dbt could not load the seeds {', '.join(plan.seeds)}", target)
+    return outcome
 
 
-def build(mart: Mart, as_of: str, target=None) -> None:
+def build(mart: Mart, as_of: str, target=None) -> dbt_invoke.DbtOutcome:
     """Materialize one mart in ClickHouse for `as_of` (`dbt run --select <model>`)."""
     outcome = dbt_invoke.run(["run", "--select", mart.model], dbt_vars(as_of))
     _raise_on_failure(outcome, f"dbt could not build the mart {mart.model}", target)
+    return outcome
 
 
-def test(mart: Mart, as_of: str, target=None) -> int:
-    """Run the mart's data tests in ClickHouse; returns how many ran."""
+def test(mart: Mart, as_of: str, target=None) -> dbt_invoke.DbtOutcome | None:
+    """Run the mart's data tests in ClickHouse (None: it has none)."""
     if not mart.tests:
-        return 0
+        return None
     outcome = dbt_invoke.run(["test", "--select", *mart.tests], dbt_vars(as_of))
     _raise_on_failure(outcome, f"dbt tests of the mart {mart.model} failed", target, DataTestFailed)
-    return len(outcome.node_status)
+    return outcome
 
 
 class DataTestFailed(dbt_invoke.DbtError):
