@@ -14,7 +14,7 @@ from contextlib import closing
 
 import api_schema
 import pytest
-from bfstats import loader
+from bfstats import loader, progress
 from bfstats.sqlite_schema import (
     SchemaDriftError,
     check,
@@ -370,9 +370,11 @@ class _Records(logging.Handler):
 def test_prepare_target_logs_each_note_once_and_returns_them(tmp_path):
     table, old, new, notes = TOLERATED["nullable where the model always fills it"]
     path = api_database(tmp_path / "api.db", {table: (old, new)})
-    # Outside a flow run the loader logs to the `bfstats` logger, which Prefect's logging
-    # configuration may keep from propagating: listen on it directly, at INFO.
-    records, bfstats_logger = _Records(), logging.getLogger("bfstats")
+    # Outside a flow run the loader logs to `progress.LOGGER_NAME`, a child of Prefect's
+    # logger: listen on it directly, at INFO, once Prefect's logging configuration (which resets
+    # the handlers of its loggers' children) is in place.
+    progress.logger()
+    records, bfstats_logger = _Records(), logging.getLogger(progress.LOGGER_NAME)
     level = bfstats_logger.level
     bfstats_logger.addHandler(records)
     bfstats_logger.setLevel(logging.INFO)

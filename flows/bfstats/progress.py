@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 LOG_EVERY_ROWS = 10_000
+# Outside a flow run: a child of Prefect's logger, printed in Prefect's format once it is set up.
+LOGGER_NAME = "prefect.bfstats"
 # Each artifact update is a call to the Prefect API: at most one per this many seconds.
 ARTIFACT_EVERY_SECONDS = 2.0
 _listeners: list[Callable[[ProgressEvent], None]] = []
@@ -46,7 +48,7 @@ def logger() -> logging.Logger | logging.LoggerAdapter:
 
         return get_run_logger()
     except Exception:  # no active run context
-        return logging.getLogger("prefect.bfstats")
+        return logging.getLogger(LOGGER_NAME)
 
 
 def rows_text(written: int | None, expected: int | None) -> str:

@@ -12,6 +12,7 @@ text, run in an in-memory SQLite, and leave the columns, key and indexes that we
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sqlite3
 from dataclasses import dataclass
 from typing import NoReturn
@@ -63,12 +64,14 @@ class TableDDL:
         return [column.name for column in self.columns]
 
 
+@functools.cache
 def table_ddl(
     spec: TableSpec, table_name: str | None = None, with_indexes: bool = True
 ) -> TableDDL:
     """The validated DDL of `spec`'s SQLite table, or of a copy named `table_name` (e.g. a staging
     table: same columns and key constraint `PK_<spec table>`, so renaming it onto the target gives
-    the target's exact DDL; its indexes, if asked for, are named after `table_name`)."""
+    the target's exact DDL; its indexes, if asked for, are named after `table_name`).
+    Built and validated once per catalog entry and name (the catalog's specs are immutable)."""
     table = table_name or spec.sqlite_table
     columns = _columns(spec)
     by_model_column = {column.model_column: column for column in columns}
