@@ -286,6 +286,17 @@ def _published_by(checkpoints: Checkpoints, spec: catalog_module.TableSpec, run)
     )
 
 
+def _in_load_order(builds: marts.BuildPlan, tables: list) -> list[marts.Mart]:
+    """The marts to build, each after the marts it reads, in the order their tables load."""
+    order: list[marts.Mart] = []
+    for spec in tables:
+        mart = builds.mart(spec.model)
+        for model in (*mart.upstream, mart.model):
+            if builds.mart(model) not in order:
+                order.append(builds.mart(model))
+    return order + [mart for mart in builds.marts if mart not in order]
+
+
 def current_flow_run() -> tuple[str | None, int]:
     """The flow run's id and how many times it has run (2 and more: a retry)."""
     from prefect.runtime import flow_run
@@ -303,9 +314,21 @@ def plan_steps(
     seeds = []
     if builds.seeds:
         seeds = [steps.add("build seeds", build_seeds, plan=builds, run=run)]
-    for mart in builds.marts:
+    # One build after the other, in the order the tables load (ServerOnlineCounts, the largest,
+    # first): the SQLite lane starts as early as it can, and every later load finds its mart
+    # built while the previous table still loads.
+    previous_build: list[str] = []
+    for mart in _in_load_order(builds, tables):
         upstream = [f"build {model}" for model in mart.upstream]
-        steps.add(f"build {mart.model}", build_mart, needs=[*seeds, *upstream], mart=mart, run=run)
+        build = steps.add(
+            f"build {mart.model}",
+            build_mart,
+            needs=[*seeds, *upstream],
+            after=previous_build,
+            mart=mart,
+            run=run,
+        )
+        previous_build = [build]
         steps.add(
             f"test {mart.model}",
             test_mart,
