@@ -74,6 +74,7 @@ class RunSettings:
 def check_parameters(batch_size: int, as_of: str | None) -> str | None:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
+    config.min_row_fraction()  # raises UsageError before anything runs
     if not as_of:
         return None
     instant = as_of_text.parse(as_of)
