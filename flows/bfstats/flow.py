@@ -98,7 +98,7 @@ def expected_failures(function):
     return wrapper
 
 
-@task(name="describe project", cache_policy=NO_CACHE)
+@task(name="describe project", task_run_name="describe project", cache_policy=NO_CACHE)
 @expected_failures
 def describe_project() -> catalog_module.Catalog:
     """Parse the dbt project (once per process): services, marts and their column types."""
