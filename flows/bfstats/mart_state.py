@@ -5,7 +5,7 @@ A mart's fingerprint, taken right after it is built and again when a run resumes
 - what it was built from: the run's `as_of` and dbt vars, dbt's checksums of the mart's SQL and
   of every node upstream of it (ephemeral models, seeds), the mart's config (contract, settings),
   and the project's own macros;
-- the data it read: per raw source table and seed table, its active parts, rows and newest part
+- the data it read: per raw source table, its active parts, rows and newest part
   (a write, a merge, a TRUNCATE or a reload changes them);
 - the table itself: its uuid (a rebuild or a drop and re-create changes it) and its rows.
 Equal fingerprints: nothing changed the mart since it was built, so reuse it. Anything else
@@ -60,7 +60,9 @@ def code_fingerprint(manifest, mart: Mart, dbt_vars: dict) -> str:
 
 
 def relations_read(manifest, mart: Mart) -> list[str]:
-    """`database.table` of the raw sources and seeds the mart reads (directly or not)."""
+    """`database.table` of the raw sources the mart reads (directly or not). Not its seeds:
+    every run loads them again from their CSV files (new tables, new parts), whose content
+    the code fingerprint holds (dbt's checksum of each file)."""
     nodes, sources = manifest.nodes, manifest.sources
     found: set[str] = set()
     seen, frontier = set(), [mart.unique_id]
@@ -72,8 +74,6 @@ def relations_read(manifest, mart: Mart) -> list[str]:
             seen.add(parent)
             if parent in sources:
                 found.add(f"{sources[parent].schema}.{sources[parent].identifier}")
-            elif nodes.get(parent) is not None and nodes[parent].resource_type == "seed":
-                found.add(f"{nodes[parent].schema}.{nodes[parent].alias}")
             if parent in nodes:
                 frontier.append(parent)
     return sorted(found)
