@@ -43,7 +43,15 @@ from bfstats.errors import BfstatsError, RunInterrupted
 from bfstats.pipeline import Pipeline, Result
 from bfstats.planning import RunPlan, plan_run
 from bfstats.progress import logger
-from bfstats.sqlite_store import Builds, Checkpoints, RunLedger, RunLock, connect, transaction
+from bfstats.sqlite_store import (
+    Builds,
+    Checkpoints,
+    RunLedger,
+    RunLock,
+    connect,
+    quote,
+    transaction,
+)
 
 prefect_logs.install()
 
@@ -120,8 +128,11 @@ class MartBuild:
 
 @task(name="build", cache_policy=NO_CACHE)
 @expected_failures
-def build_mart(mart: marts.Mart, run: RunSettings) -> MartBuild:
-    """`dbt run` of one mart, unless a resumed run finds the one it built still valid."""
+def build_mart(
+    mart: marts.Mart, run: RunSettings, tables: tuple[catalog_module.TableSpec, ...] = ()
+) -> MartBuild:
+    """`dbt run` of one mart, unless a resumed run finds the one it built still valid.
+    `tables`: the SQLite tables this run loads from the mart."""
     log = logger()
     variables = marts.dbt_vars(run.as_of)
     with closing(open_source(run.target)) as source, closing(connect(run.sqlite_path)) as conn:
@@ -147,7 +158,28 @@ def build_mart(mart: marts.Mart, run: RunSettings) -> MartBuild:
             builds.record(
                 mart.model, run_id=run.build_run_id, as_of=run.as_of, fingerprint=fingerprint
             )
+            if run.reuse_marts:
+                _restart_loads(conn, tables, run)
     return MartBuild(mart.model, reused=False, tested=False)
+
+
+def _restart_loads(conn, tables, run: RunSettings) -> None:
+    """A resume built a mart again (it changed, or the interrupted run had not recorded it):
+    rows its tables staged or published in this run came from the earlier build, so their
+    loads start over rather than continue after a key of other data."""
+    checkpoints = Checkpoints(conn)
+    for spec in tables:
+        point = checkpoints.get(spec.sqlite_table)
+        if point is None or point.run_id != run.run_id(spec.service):
+            continue
+        conn.execute(f"DROP TABLE IF EXISTS {quote(loader.staging_name(spec))}")
+        checkpoints.discard(spec.sqlite_table)
+        logger().info(
+            "%s: loading it again from the start (its %s rows came from the earlier build of %s)",
+            spec.sqlite_table,
+            f"{point.rows_written:,}",
+            spec.model,
+        )
 
 
 @task(name="test", cache_policy=NO_CACHE)
@@ -274,7 +306,14 @@ def plan_steps(
         seeds = [steps.add("build seeds", build_seeds, plan=builds, run=run)]
     for mart in builds.marts:
         upstream = [f"build {model}" for model in mart.upstream]
-        steps.add(f"build {mart.model}", build_mart, needs=[*seeds, *upstream], mart=mart, run=run)
+        steps.add(
+            f"build {mart.model}",
+            build_mart,
+            needs=[*seeds, *upstream],
+            mart=mart,
+            run=run,
+            tables=tuple(spec for spec in tables if spec.model == mart.model),
+        )
         steps.add(
             f"test {mart.model}",
             test_mart,
