@@ -149,6 +149,7 @@ def _cmd_backfill(args) -> int:
     except catalog.CatalogError as error:
         raise UsageError(str(error)) from None
     path = config.sqlite_path(args.sqlite)
+    config.min_row_fraction()  # a bad value is a usage error now, not a failed load per table
     try:
         sqlite_store.preflight(path)
     except sqlite_store.SqliteTargetError as error:

@@ -43,7 +43,15 @@ from bfstats.errors import BfstatsError, RunInterrupted
 from bfstats.pipeline import Pipeline, Result
 from bfstats.planning import RunPlan, plan_run
 from bfstats.progress import logger
-from bfstats.sqlite_store import Builds, Checkpoints, RunLedger, RunLock, connect, transaction
+from bfstats.sqlite_store import (
+    Builds,
+    Checkpoints,
+    RunLedger,
+    RunLock,
+    connect,
+    quote,
+    transaction,
+)
 
 prefect_logs.install()
 
@@ -74,6 +82,7 @@ class RunSettings:
 def check_parameters(batch_size: int, as_of: str | None) -> str | None:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
+    config.min_row_fraction()  # raises UsageError before anything runs
     if not as_of:
         return None
     instant = as_of_text.parse(as_of)
@@ -97,7 +106,7 @@ def expected_failures(function):
     return wrapper
 
 
-@task(name="describe project", cache_policy=NO_CACHE)
+@task(name="describe project", task_run_name="describe project", cache_policy=NO_CACHE)
 @expected_failures
 def describe_project() -> catalog_module.Catalog:
     """Parse the dbt project (once per process): services, marts and their column types."""
@@ -111,10 +120,18 @@ class MartBuild:
     tested: bool  # its data tests passed for that build
 
 
-def build_or_reuse(name: str, unique_ids: list[str], run: RunSettings, build, tested: bool):
+def build_or_reuse(
+    name: str,
+    unique_ids: list[str],
+    run: RunSettings,
+    build,
+    tested: bool,
+    tables: tuple[catalog_module.TableSpec, ...] = (),
+):
     """`build()` the nodes, or, when the run resumes, reuse what the interrupted run built if
     their fingerprint is unchanged (mart_state); record what was built. `tested`: the build
-    runs the nodes' tests too (dbt build of the seeds)."""
+    runs the nodes' tests too (dbt build of the seeds). `tables`: the SQLite tables this run
+    loads from the nodes (a resume that builds them again loads them again from the start)."""
     log = logger()
     variables = marts.dbt_vars(run.as_of)
     with closing(open_source(run.target)) as source, closing(connect(run.sqlite_path)) as conn:
@@ -141,6 +158,8 @@ def build_or_reuse(name: str, unique_ids: list[str], run: RunSettings, build, te
             builds.record(name, run_id=run.build_run_id, as_of=run.as_of, fingerprint=fingerprint)
             if tested:
                 builds.mark_tested(name)
+            if run.reuse_marts:
+                _restart_loads(conn, tables, run)
     return MartBuild(name, reused=False, tested=tested)
 
 
@@ -159,15 +178,38 @@ def build_seeds(plan: marts.BuildPlan, run: RunSettings) -> MartBuild:
 
 @task(name="build", cache_policy=NO_CACHE)
 @expected_failures
-def build_mart(mart: marts.Mart, run: RunSettings) -> MartBuild:
-    """`dbt run` of one mart (or the one the interrupted run built, when still valid)."""
+def build_mart(
+    mart: marts.Mart, run: RunSettings, tables: tuple[catalog_module.TableSpec, ...] = ()
+) -> MartBuild:
+    """`dbt run` of one mart (or the one the interrupted run built, when still valid).
+    `tables`: the SQLite tables this run loads from the mart."""
     return build_or_reuse(
         mart.model,
         [mart.unique_id],
         run,
         lambda: marts.build(mart, run.as_of, run.target),
         tested=False,
+        tables=tables,
     )
+
+
+def _restart_loads(conn, tables, run: RunSettings) -> None:
+    """A resume built a mart again (it changed, or the interrupted run had not recorded it):
+    rows its tables staged or published in this run came from the earlier build, so their
+    loads start over rather than continue after a key of other data."""
+    checkpoints = Checkpoints(conn)
+    for spec in tables:
+        point = checkpoints.get(spec.sqlite_table)
+        if point is None or point.run_id != run.run_id(spec.service):
+            continue
+        conn.execute(f"DROP TABLE IF EXISTS {quote(loader.staging_name(spec))}")
+        checkpoints.discard(spec.sqlite_table)
+        logger().info(
+            "%s: loading it again from the start (its %s rows came from the earlier build of %s)",
+            spec.sqlite_table,
+            f"{point.rows_written:,}",
+            spec.model,
+        )
 
 
 @task(name="test", cache_policy=NO_CACHE)
@@ -327,6 +369,7 @@ def plan_steps(
             after=previous_build,
             mart=mart,
             run=run,
+            tables=tuple(spec for spec in tables if spec.model == mart.model),
         )
         previous_build = [build]
         steps.add(

@@ -5,7 +5,7 @@ A mart's fingerprint, taken right after it is built and again when a run resumes
 - what it was built from: the run's `as_of` and dbt vars, dbt's checksums of the mart's SQL and
   of every node upstream of it (ephemeral models, seeds), the mart's config (contract, settings),
   and the project's own macros;
-- the data it read: per raw source table and seed table, its active parts, rows and newest part
+- the data it read: per raw source table, its active parts, rows and newest part
   (a write, a merge, a TRUNCATE or a reload changes them);
 - the table itself: its uuid (a rebuild or a drop and re-create changes it) and its rows.
 Equal fingerprints: nothing changed the mart since it was built, so reuse it. Anything else

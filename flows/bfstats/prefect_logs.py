@@ -1,11 +1,14 @@
-"""Prefect's own log lines about a failed task, made to say it once.
+"""Prefect's own log lines about a failed task or flow run, made to say it once.
 
 A task of this flow that fails as expected (a BfstatsError: drift, a failed dbt test, a refused
 shrink, ...) logs its actionable message once at ERROR and ends Failed with that message. Prefect
 would then add two ERROR records of its own: "Task run failed with state: Failed(...)" with an
 empty traceback (`NoneType: None`), and "Finished in state Failed(...)". The first is dropped;
-the second stays, at INFO. An unexpected exception keeps Prefect's one ERROR record with its
-traceback ("Task run failed with exception: ...").
+the second stays, at INFO, without the state's message: the ERROR record just before it holds
+that. The flow run's "Finished in state Failed(...)" likewise drops its message, which repeats
+the outcome line and every failure logged before it (the flow run's state keeps the message).
+An unexpected exception keeps Prefect's one ERROR record with its traceback ("Task run failed
+with exception: ...").
 """
 
 from __future__ import annotations
@@ -14,11 +17,16 @@ import logging
 
 _RETURNED_FAILURE = "Task run failed with state:"
 _FINISHED = "Finished in state "
+_FINISHED_FAILED = "Finished in state Failed("
 
 
 class _SayItOnce(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.ERROR or not isinstance(record.msg, str):
+        if not isinstance(record.msg, str):
+            return True
+        if record.msg.startswith(_FINISHED_FAILED):
+            record.msg, record.args = "Finished in state Failed", ()
+        if record.levelno < logging.ERROR:
             return True
         if record.msg.startswith(_RETURNED_FAILURE):
             return False
@@ -31,7 +39,9 @@ _FILTER = _SayItOnce()
 
 
 def install() -> None:
-    """Idempotent; applies to every handler of Prefect's task-run logger (console and API)."""
-    logger = logging.getLogger("prefect.task_runs")
-    if _FILTER not in logger.filters:
-        logger.addFilter(_FILTER)
+    """Idempotent; applies to every handler of Prefect's task-run and flow-run loggers (console
+    and API)."""
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

@@ -218,9 +218,19 @@ class Report:
             line += "; " + ", ".join(f"{s.service} failed: {s.kind}" for s in self.failed)
         return line
 
+    def failures(self) -> list[tuple[list[str], str | None, str | None]]:
+        """(services, kind, error) per distinct error: one cause that failed several services
+        (missing source tables, an unreachable server) is told once, with all of them."""
+        grouped: dict[tuple, list[str]] = {}
+        for service in self.failed:
+            grouped.setdefault((service.kind, service.error), []).append(service.service)
+        return [(services, kind, error) for (kind, error), services in grouped.items()]
+
     def failure_message(self) -> str:
         """The flow run's final state message: the outcome, then each failure in full."""
-        return "\n".join([self.outcome_line(), *(f"- {s.service}: {s.error}" for s in self.failed)])
+        return "\n".join(
+            [self.outcome_line(), *(f"- {', '.join(s)}: {e}" for s, _, e in self.failures())]
+        )
 
     def markdown(self) -> str:
         lines = [
@@ -240,9 +250,9 @@ class Report:
                     f"{table.load_seconds:.1f} | {table.publish_seconds:.1f} | "
                     f"{table.check_seconds:.1f} |"
                 )
-        for service in self.failed:
-            lines += ["", f"### {service.service} failed ({service.kind})", "", "```text"]
-            lines += [service.error or "", "```"]
+        for services, kind, error in self.failures():
+            lines += ["", f"### {', '.join(services)} failed ({kind})", "", "```text"]
+            lines += [error or "", "```"]
         return "\n".join(lines)
 
     def as_dicts(self) -> list[dict]:

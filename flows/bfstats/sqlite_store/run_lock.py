@@ -86,6 +86,8 @@ class RunLock:
         if self._fd is not None:
             return self
         try:
+            # A new file may be in a folder that does not exist yet (connect creates it later).
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as error:
             raise SqliteTargetError(
