@@ -3,7 +3,7 @@ with game_hours as (
     select
         hours.game as hour_game,
         hours.hour_timestamp,
-        sum(hours.avg_players) as players
+        {{ exact_sum('hours.avg_players') }} as players
     from {{ ref('server_online_counts') }} as hours
     where
         hours.hour_timestamp >= {{ as_of() }} - interval 60 day
@@ -19,7 +19,7 @@ slots as (
         -- toDayOfWeek is 1 = Monday ... 7 = Sunday; the API wants 0 = Sunday ... 6 = Saturday.
         toDayOfWeek(hour_timestamp) % 7 as week_day,
         toHour(hour_timestamp) as clock_hour,
-        avg(players) as mean_players,
+        {{ exact_avg('players') }} as mean_players,
         count() as dates
     from game_hours
     group by hour_game, week_day, clock_hour

@@ -15,7 +15,7 @@ select
     server_guid,
     toUInt8(week_day) as day_of_week,
     toUInt8(clock_hour) as hour_of_day,
-    toFloat64(avg(players)) as avg_players,
+    {{ exact_avg('players') }} as avg_players,
     toFloat64(min(players)) as min_players,
     -- ClickHouse's parametric aggregates take (parameters)(arguments) with no space between.
     toFloat64(quantileExactInclusive(0.25)(players)) as q25_players,  -- noqa: LT01

@@ -9,7 +9,7 @@ with totals as (
         sum(final_kills) as kills,
         sum(final_deaths) as deaths,
         sum(final_score) as score,
-        sum(play_time_minutes) as minutes
+        {{ exact_sum('play_time_minutes') }} as minutes
     from {{ ref('int_counted_player_rounds') }}
     group by grouping sets ((player_name, map_name, server_guid), (player_name, map_name))
 )

@@ -6,7 +6,7 @@ with totals as (
         sum(final_kills) as kills,
         sum(final_deaths) as deaths,
         sum(final_score) as score,
-        sum(play_time_minutes) as minutes,
+        {{ exact_sum('play_time_minutes') }} as minutes,
         -- The highest round: max score, then the earliest end, then the smallest round_id
         -- (argMin over the key (-score, end, round_id) picks exactly that round).
         argMin(

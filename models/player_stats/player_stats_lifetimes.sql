@@ -5,7 +5,7 @@ with totals as (
         sum(final_kills) as kills,
         sum(final_deaths) as deaths,
         sum(final_score) as score,
-        sum(play_time_minutes) as minutes,
+        {{ exact_sum('play_time_minutes') }} as minutes,
         min(round_start_time) as first_start,
         max(round_end_time) as last_end
     from {{ ref('int_counted_player_rounds') }}
