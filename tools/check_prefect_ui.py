@@ -12,10 +12,18 @@ What it does, on the default (V2) UI:
    port 4200 and every page stays empty;
 2. the deployments page: every `backfill/...` deployment the API knows is listed; the page of each
    one with a schedule shows it (and `--expect-schedule` names the ones that must have one);
-3. a flow run (`--flow-run`, else the newest run of `backfill/all`): its state and message, the
-   task run names and states (Task Runs tab), the ERROR log lines (Logs tab), the artifacts with
-   what each one's page shows (the summary table, the progress of each table);
-4. screenshots (PNG) of each page into `--out`, and `report.json` there with everything read.
+3. a flow run (`--flow-run`, else the newest run of `backfill/all`): its state and the state
+   message (Details tab: for a failure, the outcome line and one line per failed service); the task
+   run names and states (Task Runs tab, every page), each name one of the flow's (`describe
+   project`, `build seeds`, `build <model>`, `test <model>`, `load <Table>`, `publish <Table>`,
+   `check <Table>`, `check across tables`, with ` (retry N)` on a retry), none with a random
+   suffix; the ERROR records (Logs tab filtered to "Error and above", and the API's count): an
+   expected failure once, without traceback, no text twice; the artifacts with what each one's
+   page shows: `backfill-summary` (its description the outcome line, its page the whole text of
+   each failure, readable without scrolling sideways) and `progress-<table>` ("N of M rows of
+   <Table> ...");
+4. screenshots (PNG) of each page into `--out` (the run graph also full screen), and
+   `report.json` there with everything read.
 Exit status 0 when every check passed, 1 otherwise (the failures are printed).
 """
 
@@ -35,6 +43,16 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 FLOW = "backfill"
 STATES = "Completed|Failed|Running|Cancelled|Cancelling|Crashed|Pending|Scheduled|Late|Paused"
+LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+# The flow's task run names (flows/bfstats/flow.py); a retry of the flow run adds " (retry N)".
+TASK_RUN_NAME = re.compile(
+    r"(describe project|build seeds|build \w+|test \w+|load \w+|publish \w+|check \w+"
+    r"|check across tables)( \(retry \d+\))?"
+)
+OUTCOME = re.compile(r"^\d+ of \d+ services completed")
+PROGRESS_KEY = re.compile(r"^progress-[a-z0-9]+(-[a-z0-9]+)*$")
+PROGRESS_DESCRIPTION = re.compile(r"^[\d,]+ of [\d,]+ rows of \w+")
+ENGINE_EXIT = "Engine execution exited with unexpected exception"
 
 
 class Report:
@@ -50,9 +68,11 @@ class Report:
         self.data[key] = value
 
     def shot(self, page: Page, name: str) -> None:
-        path = self.out / f"{name}.png"
+        taken = self.data.setdefault("screenshots", [])
+        count = sum(1 for shot in taken if shot == f"{name}.png" or shot.startswith(f"{name}~"))
+        path = self.out / (f"{name}~{count + 1}.png" if count else f"{name}.png")
         page.screenshot(path=str(path), full_page=True)
-        self.data.setdefault("screenshots", []).append(path.name)
+        taken.append(path.name)
 
 
 def api(url: str, path: str, body: dict | None = None):
@@ -166,8 +186,14 @@ def log_rows(page: Page) -> list[dict]:
             item = items.nth(k)
             index = int(item.get_attribute("data-index"))
             parts = [p.strip() for p in item.inner_text().split("\n") if p.strip()]
-            if parts:
-                rows[index] = {"level": parts[0], "message": " ".join(parts[1:-2]), "raw": parts}
+            # [date divider,] level, message lines..., time, logger
+            at = next((i for i, part in enumerate(parts[:2]) if part in LEVELS), None)
+            if at is not None:
+                rows[index] = {
+                    "level": parts[at],
+                    "message": "\n".join(parts[at + 1 : -2]),
+                    "raw": parts,
+                }
         if items.count() == 0:
             break
         items.nth(items.count() - 1).scroll_into_view_if_needed()
@@ -178,28 +204,61 @@ def log_rows(page: Page) -> list[dict]:
     return [rows[i] for i in sorted(rows)]
 
 
-def check_flow_run(page: Page, ui: str, flow_run_id: str, report: Report) -> None:
-    run_url = f"{ui}/v2/runs/flow-run/{flow_run_id}"
-    page.goto(f"{run_url}?tab=Logs", wait_until="networkidle")
-    page.wait_for_timeout(2000)  # the run graph draws on a canvas
-    header = page.locator("main").first if page.locator("main").count() else page.locator("body")
-    head_text = header.inner_text().split("Details\n")[0]
-    report.shot(page, "flow-run")
-    logs = log_rows(page)
-    errors = [row["message"] for row in logs if row["level"] == "ERROR"]
-    report.note(
-        "flow_run",
+def api_flow_run(api_url: str, flow_run_id: str) -> dict:
+    """What the API holds for the run: state, task runs, ERROR records, artifacts."""
+    by_run = {"id": {"any_": [flow_run_id]}}
+    errors = api(
+        api_url,
+        "logs/filter",
         {
-            "id": flow_run_id,
-            "header": [line for line in head_text.splitlines() if line.strip()][-10:],
-            "log_rows": len(logs),
-            "error_lines": errors,
+            "logs": {"flow_run_id": {"any_": [flow_run_id]}, "level": {"ge_": 40}},
+            "sort": "TIMESTAMP_ASC",
+            "limit": 200,
         },
     )
-    report.shot(page, "flow-run-logs-end")
+    return {
+        "run": api(api_url, f"flow_runs/{flow_run_id}"),
+        "task_runs": api(api_url, "task_runs/filter", {"flow_runs": by_run, "limit": 200}),
+        "errors": [record["message"] for record in errors],
+        "artifacts": api(
+            api_url,
+            "artifacts/filter",
+            {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "CREATED_DESC"},
+        ),
+    }
 
+
+def check_state(page: Page, run_url: str, run: dict, summarised: bool, report: Report) -> None:
+    """A failed run that got to its summary (`summarised`; one that could not start fails with
+    just the reason): its state message is the outcome line, then one line per failed service;
+    the Details tab shows it."""
+    state = run["state"] or {}
+    message = state.get("message") or ""
+    report.data["flow_run"]["state"] = {"name": state.get("name"), "message": message}
+    page.goto(f"{run_url}?tab=Details", wait_until="networkidle")
+    page.wait_for_timeout(1500)
+    report.shot(page, "flow-run-details")
+    if state.get("type") != "FAILED" or not summarised:
+        return
+    lines = message.splitlines()
+    if not lines or not OUTCOME.match(lines[0]):
+        report.fail(f"the failed run's state message does not start with the outcome: {message!r}")
+    elif not any(line.startswith("- ") for line in lines[1:]):
+        report.fail(f"the failed run's state message names no failed service: {message!r}")
+    shown = " ".join(page.locator("body").inner_text().split())
+    if lines and lines[0] not in shown:
+        report.fail("the Details tab does not show the state message")
+
+
+def check_task_runs(page: Page, run_url: str, task_runs_api: list[dict], report: Report) -> None:
+    """Every task run is listed (all pages) under one of the flow's names."""
     page.goto(f"{run_url}?tab=TaskRuns", wait_until="networkidle")
     page.wait_for_timeout(1500)
+    per_page = page.get_by_role("combobox", name="Items per page")
+    if per_page.count():  # 20 a page by default: show the most
+        per_page.first.click()
+        page.get_by_role("option").last.click()
+        page.wait_for_timeout(1500)
     task_runs = []
     links = page.locator('a[href*="/runs/task-run/"]')
     for k in range(links.count()):
@@ -215,10 +274,53 @@ def check_flow_run(page: Page, ui: str, flow_run_id: str, report: Report) -> Non
         )
         task_runs.append({"name": name, "state": context})
     report.data["flow_run"]["task_runs"] = task_runs
+    report.shot(page, "flow-run-task-runs")
     if not task_runs:
         report.fail("the Task Runs tab lists no task run")
-    report.shot(page, "flow-run-task-runs")
+    names_api = sorted(t["name"] for t in task_runs_api)
+    if sorted(t["name"] for t in task_runs) != names_api:
+        report.fail(
+            f"the Task Runs tab lists {len(task_runs)} task runs, the API has {len(names_api)}"
+        )
+    odd = sorted({name for name in names_api if not TASK_RUN_NAME.fullmatch(name)})
+    if odd:
+        report.fail(f"task run names that are not the flow's (a random suffix?): {odd}")
 
+
+def check_errors(page: Page, run_url: str, errors_api: list[str], report: Report) -> None:
+    """The ERROR records as the Logs tab shows them filtered to "Error and above", and as the API
+    holds them: an expected failure once, without traceback; no record twice."""
+    page.goto(f"{run_url}?tab=Logs", wait_until="networkidle")
+    page.wait_for_timeout(1500)
+    level = page.get_by_role("combobox", name="log level filter")
+    if level.count():
+        level.first.click()
+        page.get_by_role("option", name=re.compile("^Error", re.I)).first.click()
+        page.wait_for_timeout(1500)
+    else:
+        report.fail("the Logs tab has no level filter (the UI changed: update this tool)")
+    report.shot(page, "flow-run-logs-error")
+    shown = [row["message"] for row in log_rows(page) if row["level"] in ("ERROR", "CRITICAL")]
+    report.data["flow_run"]["error_records_ui"] = shown
+    report.data["flow_run"]["error_records_api"] = errors_api
+    if len(shown) != len(errors_api):
+        report.fail(f"the Logs tab shows {len(shown)} ERROR records, the API has {len(errors_api)}")
+    first_lines = [record.split("\n", 1)[0] for record in errors_api]
+    for line in sorted({line for line in first_lines if first_lines.count(line) > 1}):
+        report.fail(f"{first_lines.count(line)} ERROR records say the same: {line[:150]!r}")
+    for record in errors_api:
+        if record.startswith(ENGINE_EXIT):
+            last = record.rstrip().rsplit("\n", 1)[-1]
+            report.fail(
+                f"Prefect's engine logs a traceback at ERROR after the flow ended: {last[:200]!r}"
+            )
+
+
+def check_artifacts(
+    page: Page, ui: str, run_url: str, artifacts_api: list[dict], run: dict, report: Report
+) -> None:
+    """backfill-summary: the outcome line as description, every failure's whole text on its page,
+    readable without scrolling sideways; progress-<table>: "N of M rows of <Table> ..."."""
     page.goto(f"{run_url}?tab=Artifacts", wait_until="networkidle")
     page.wait_for_timeout(1500)
     report.shot(page, "flow-run-artifacts")
@@ -227,18 +329,95 @@ def check_flow_run(page: Page, ui: str, flow_run_id: str, report: Report) -> Non
     for k in range(cards.count()):
         parts = [p.strip() for p in cards.nth(k).inner_text().split("\n") if p.strip()]
         artifacts.append({"href": cards.nth(k).get_attribute("href"), "card": parts})
+    by_id = {a["id"]: a for a in artifacts_api}
     for artifact in artifacts:
         page.goto(f"{ui}{artifact['href']}", wait_until="networkidle")
         page.wait_for_timeout(1000)
         body = page.locator("body").inner_text()
-        key = artifact["card"][1] if len(artifact["card"]) > 1 else artifact["href"].rsplit("/")[-1]
+        stored = by_id.get(artifact["href"].rstrip("/").rsplit("/", 1)[-1], {})
+        key = stored.get("key") or artifact["href"].rsplit("/", 1)[-1]
+        artifact.update(key=key, description=stored.get("description"))
         # What the artifact's page shows between its title block and the details panel.
         shown = body.split("Documentation", 1)[-1].split("Show Raw Data", 1)[0]
         artifact["page"] = [" ".join(line.split()) for line in shown.splitlines() if line.strip()]
+        # Blocks wider than the page: their end is only seen by scrolling sideways.
+        artifact["cut"] = page.evaluate(
+            """() => [...document.querySelectorAll('main pre, main table')]
+                .filter(e => e.scrollWidth > e.clientWidth + 1)
+                .map(e => e.innerText.slice(0, 120))"""
+        )
         report.shot(page, f"artifact-{re.sub(r'[^A-Za-z0-9_-]+', '-', key)}")
     report.data["flow_run"]["artifacts"] = artifacts
-    if not artifacts:
-        report.fail("the Artifacts tab shows no artifact")
+    if len(artifacts) != len(artifacts_api):
+        report.fail(
+            f"the Artifacts tab shows {len(artifacts)} artifacts, the API has {len(artifacts_api)}"
+        )
+    summaries = [a for a in artifacts if a["key"] == "backfill-summary"]
+    if run["state"]["type"] == "COMPLETED" and not summaries:
+        report.fail("no backfill-summary artifact")
+    for artifact in artifacts:
+        description = artifact["description"] or ""
+        if artifact["key"] == "backfill-summary":
+            if not OUTCOME.match(description):
+                report.fail(f"backfill-summary's description is not the outcome: {description!r}")
+            for text in artifact["cut"]:
+                report.fail(f"backfill-summary: a block is cut at the right edge: {text!r}")
+        elif PROGRESS_KEY.match(artifact["key"]):
+            if not PROGRESS_DESCRIPTION.match(description):
+                report.fail(f"{artifact['key']}: description is not 'N of M rows of <Table>'")
+        else:
+            report.fail(f"an artifact that is neither the summary nor progress: {artifact['key']}")
+    message = (run["state"] or {}).get("message") or ""
+    newest = next((a for a in artifacts_api if a["key"] == "backfill-summary"), None)
+    if run["state"]["type"] == "FAILED" and newest:
+        if newest["description"] != message.split("\n", 1)[0]:
+            report.fail("the newest backfill-summary's outcome is not the run's state message")
+        page_text = " ".join(str(newest.get("data") or "").split())
+        for line in message.splitlines()[1:]:
+            if not line.startswith("- "):  # a reason's own further lines
+                continue
+            reason = " ".join(line.partition(": ")[2].split())
+            if reason and reason not in page_text:
+                report.fail(f"backfill-summary lacks the whole failure text: {reason[:100]!r}")
+
+
+def shoot_graph(page: Page, run_url: str, report: Report) -> None:
+    """The run graph full screen: its node labels are readable only there (or zoomed)."""
+    page.goto(run_url, wait_until="networkidle")
+    page.wait_for_timeout(2500)
+    controls = page.locator("canvas").first.locator("xpath=ancestor::div[2]")
+    buttons = controls.locator("div.absolute button[data-slot=tooltip-trigger]")
+    if buttons.count() >= 2:  # centre, full screen, settings; unlabelled
+        buttons.nth(1).click()
+        page.wait_for_timeout(2000)
+        report.shot(page, "flow-run-graph")
+        page.keyboard.press("Escape")
+
+
+def check_flow_run(page: Page, ui: str, api_url: str, flow_run_id: str, report: Report) -> None:
+    run_url = f"{ui}/v2/runs/flow-run/{flow_run_id}"
+    stored = api_flow_run(api_url, flow_run_id)
+    page.goto(f"{run_url}?tab=Logs", wait_until="networkidle")
+    page.wait_for_timeout(2000)  # the run graph draws on a canvas
+    header = page.locator("main").first if page.locator("main").count() else page.locator("body")
+    head_text = header.inner_text().split("Details\n")[0]
+    report.shot(page, "flow-run")
+    logs = log_rows(page)
+    report.note(
+        "flow_run",
+        {
+            "id": flow_run_id,
+            "header": [line for line in head_text.splitlines() if line.strip()][-10:],
+            "log_rows": len(logs),
+        },
+    )
+    report.shot(page, "flow-run-logs-end")
+    shoot_graph(page, run_url, report)
+    summarised = any(a["key"] == "backfill-summary" for a in stored["artifacts"])
+    check_state(page, run_url, stored["run"], summarised, report)
+    check_task_runs(page, run_url, stored["task_runs"], report)
+    check_errors(page, run_url, stored["errors"], report)
+    check_artifacts(page, ui, run_url, stored["artifacts"], stored["run"], report)
 
 
 def print_summary(data: dict) -> None:
@@ -252,14 +431,18 @@ def print_summary(data: dict) -> None:
     run = data.get("flow_run")
     if run:
         print(f"flow run {run['id']}: {' / '.join(run['header'][:6])}")
+        state = run.get("state", {})
+        print(f"  state {state.get('name')}: {state.get('message')!r}")
         for task_run in run.get("task_runs", []):
             print(f"  task run {task_run['name']!r}: {task_run['state']}")
-        print(f"  {run['log_rows']} log lines, {len(run['error_lines'])} at ERROR:")
-        for line in run["error_lines"]:
+        errors = run.get("error_records_api", [])
+        print(f"  {run['log_rows']} log lines, {len(errors)} ERROR records:")
+        for record in errors:
+            line = " ".join(record.split())
             print(f"    {line[:200]}{' ...' if len(line) > 200 else ''}")
         for artifact in run.get("artifacts", []):
             shown = " | ".join(artifact["page"])[:300]
-            print(f"  artifact {' / '.join(artifact['card'][:2])}: {shown}")
+            print(f"  artifact {artifact['key']}: {artifact['description']!r}: {shown}")
     for failure in data["failures"]:
         print(f"FAILED: {failure}")
 
@@ -291,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
                 check_deployments(page, ui, api_url, expected, report)
                 flow_run_id = args.flow_run or newest_run_of_all(api_url)
                 if flow_run_id:
-                    check_flow_run(page, ui, flow_run_id, report)
+                    check_flow_run(page, ui, api_url, flow_run_id, report)
                 else:
                     report.fail(f"no flow run of {FLOW}/all to look at; give --flow-run")
             else:
