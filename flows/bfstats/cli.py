@@ -226,6 +226,7 @@ def _run_backfill(args, requested_as_of: str | None, path) -> int:
             raise
         _exit_interrupted(signum, path, server)
     results = state.result(raise_on_failure=False)
+    results = getattr(results, "results", results)  # a failed run: the BackfillFailed it holds
     if isinstance(results, list):
         _print_summary(results, path)
     if state.is_failed():

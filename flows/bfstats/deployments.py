@@ -5,7 +5,9 @@ would fight over it.
 
 Each deployment may carry one cron schedule (UTC), given on the command line. The command line
 owns the schedules: every start of `bfstats serve` leaves each deployment with exactly the
-schedule it was given, or none."""
+schedule it was given, or none. A scheduled run is a refresh: it runs with `force` (every service
+again, with the run's own `as_of`), since a run without it skips what completed before. A retry
+of a scheduled run still resumes (the planner resumes a retried flow run even when forced)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from bfstats.flow import backfill
 
 # The API this feeds refreshed its tables on UTC clocks; a schedule means the same on any host.
 SCHEDULE_TIMEZONE = "UTC"
+# What a scheduled run changes in the deployment's parameters: a refresh of the snapshot.
+SCHEDULED_RUN = {"force": True}
 
 
 def parse_schedules(options: Iterable[str], names: Iterable[str]) -> dict[str, str]:
@@ -73,7 +77,9 @@ def build_deployments(
             tags=["bfstats"],
             # An explicit empty list: re-registering replaces the schedules the server holds.
             schedules=(
-                [Cron(schedules[name], timezone=SCHEDULE_TIMEZONE)] if name in schedules else []
+                [Cron(schedules[name], timezone=SCHEDULE_TIMEZONE, parameters=SCHEDULED_RUN)]
+                if name in schedules
+                else []
             ),
         )
         for name in deployment_names(catalog.names)

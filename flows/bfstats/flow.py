@@ -16,7 +16,9 @@ CLI and a run after a crash all continue where the last one stopped, with the sa
 
 from __future__ import annotations
 
+import collections
 import functools
+import re
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -57,7 +59,17 @@ prefect_logs.install()
 
 
 class BackfillFailed(BfstatsError):
-    """At least one service failed; the message lists them with their errors."""
+    """At least one service failed; the message lists them with their errors, `results` holds
+    every service's result (what the CLI's closing table shows)."""
+
+    kind = "services failed"
+
+    def __init__(self, message: str, results: list[dict]):
+        super().__init__(message)
+        self.results = results
+
+    def __reduce__(self):  # Prefect may pickle a state's data
+        return type(self), (str(self), self.results)
 
 
 @dataclass(frozen=True)
@@ -130,8 +142,8 @@ def build_or_reuse(
 ):
     """`build()` the nodes, or, when the run resumes, reuse what the interrupted run built if
     their fingerprint is unchanged (mart_state); record what was built. `tested`: the build
-    runs the nodes' tests too (dbt build of the seeds). `tables`: the SQLite tables this run
-    loads from the nodes (a resume that builds them again loads them again from the start)."""
+    runs the nodes' tests too. `tables`: the SQLite tables this run loads from the nodes (a
+    resume that builds them again loads them again from the start)."""
     log = logger()
     variables = marts.dbt_vars(run.as_of)
     with closing(open_source(run.target)) as source, closing(connect(run.sqlite_path)) as conn:
@@ -165,15 +177,11 @@ def build_or_reuse(
 
 @task(name="build seeds", cache_policy=NO_CACHE)
 @expected_failures
-def build_seeds(plan: marts.BuildPlan, run: RunSettings) -> MartBuild:
-    """Load the seeds the marts read, with their own tests."""
-    return build_or_reuse(
-        "seeds " + ",".join(plan.seeds),
-        list(plan.seed_ids),
-        run,
-        lambda: marts.build_seeds(plan, run.as_of, run.target),
-        tested=True,
-    )
+def build_seeds(plan: marts.BuildPlan, run: RunSettings) -> None:
+    """Load the seeds the marts read, with their own tests: a second, every run (a mart's
+    fingerprint holds the seeds' files, not their tables, so reloading them changes nothing)."""
+    outcome = marts.build_seeds(plan, run.as_of, run.target)
+    logger().info("Loaded the seeds %s in %s", ", ".join(plan.seeds), _dbt_time(outcome))
 
 
 @task(name="build", cache_policy=NO_CACHE)
@@ -290,9 +298,17 @@ def check_table(
         spec.sqlite_table,
         len(result.outcomes),
         result.seconds,
-        ", ".join(o.check for o in result.outcomes),
+        _check_kinds(result.outcomes),
     )
     return result.seconds
+
+
+def _check_kinds(outcomes) -> str:
+    """`row_count, value_between x3, utc_instant`: the kinds of the checks that ran."""
+    kinds = collections.Counter(
+        re.sub(r"^source_(\w+?)_target_.*$", r"\1", outcome.check) for outcome in outcomes
+    )
+    return ", ".join(kind if n == 1 else f"{kind} x{n}" for kind, n in kinds.items())
 
 
 @task(name="check across tables", cache_policy=NO_CACHE)
@@ -313,7 +329,7 @@ def check_across_tables(specs: list[catalog_module.TableSpec], run: RunSettings)
     logger().info(
         "%d checks across %s passed in %.1fs",
         len(result.outcomes),
-        ", ".join(spec.sqlite_table for spec in specs),
+        ", ".join(spec.sqlite_table for spec in published),
         result.seconds,
     )
     return result.seconds
@@ -328,15 +344,10 @@ def _published_by(checkpoints: Checkpoints, spec: catalog_module.TableSpec, run)
     )
 
 
-def _in_load_order(builds: marts.BuildPlan, tables: list) -> list[marts.Mart]:
-    """The marts to build, each after the marts it reads, in the order their tables load."""
-    order: list[marts.Mart] = []
-    for spec in tables:
-        mart = builds.mart(spec.model)
-        for model in (*mart.upstream, mart.model):
-            if builds.mart(model) not in order:
-                order.append(builds.mart(model))
-    return order + [mart for mart in builds.marts if mart not in order]
+def retry_suffix(run_count: int) -> str:
+    """` (retry 1)` in the task run names of a flow run's second run: the graph of a retried
+    run shows both runs' task runs, and they must be told apart."""
+    return f" (retry {run_count - 1})" if run_count > 1 else ""
 
 
 def current_flow_run() -> tuple[str | None, int]:
@@ -352,7 +363,7 @@ def plan_steps(
     """The run's steps and, per service, the steps whose ends decide its outcome."""
     tables = [spec for service_plan in plan.to_load for spec in service_plan.service.tables]
     builds = marts.plan_builds(catalog.manifest, tables)
-    steps = Pipeline(name_suffix=f" (retry {retry})" if retry else "")
+    steps = Pipeline(name_suffix=retry_suffix(retry + 1))
     seeds = []
     if builds.seeds:
         seeds = [steps.add("build seeds", build_seeds, plan=builds, run=run)]
@@ -360,7 +371,7 @@ def plan_steps(
     # first): the SQLite lane starts as early as it can, and every later load finds its mart
     # built while the previous table still loads.
     previous_build: list[str] = []
-    for mart in _in_load_order(builds, tables):
+    for mart in builds.marts:
         upstream = [f"build {model}" for model in mart.upstream]
         build = steps.add(
             f"build {mart.model}",
@@ -439,9 +450,11 @@ def backfill(
     try:
         requested_as_of = check_parameters(batch_size, as_of)
         sqlite_file = str(config.sqlite_path(sqlite_path))
-        catalog = describe_project()
-        selected = catalog.select(services)
         flow_run_id, run_count = current_flow_run()
+        catalog = describe_project.with_options(
+            task_run_name="describe project" + retry_suffix(run_count)
+        )()
+        selected = catalog.select(services)
         with RunLock(sqlite_file, flow_run_id):
             conn = connect(sqlite_file)
             try:
@@ -464,7 +477,10 @@ def backfill(
         return Failed(message=str(error), data=error)
     summary.publish(report, log)
     if report.failed:
-        return Failed(message=report.failure_message(), data=report.as_dicts())
+        # An exception as the state's data: what Prefect expects of a Failed flow run (a deployment
+        # run resolves it as the run's result), carrying the services' results for the CLI.
+        message = report.failure_message()
+        return Failed(message=message, data=BackfillFailed(message, report.as_dicts()))
     return report.as_dicts()
 
 

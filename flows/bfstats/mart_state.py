@@ -60,12 +60,11 @@ def code_fingerprint(manifest, unique_ids: list[str], dbt_vars: dict) -> str:
 
 
 def relations(manifest, unique_ids: list[str]) -> list[str]:
-    """`database.table` of the nodes themselves and of the raw sources and seeds they read."""
+    """`database.table` of the nodes themselves and of the raw sources they read. Not the seeds'
+    tables: every run loads them again from their CSV files (new tables, new parts), whose
+    content the code fingerprint holds (dbt's checksum of each file)."""
     nodes, sources = manifest.nodes, manifest.sources
     found = {f"{nodes[uid].schema}.{nodes[uid].alias}" for uid in unique_ids}
-    for uid in _lineage(nodes, unique_ids) - set(unique_ids):
-        if nodes[uid].resource_type == "seed":
-            found.add(f"{nodes[uid].schema}.{nodes[uid].alias}")
     for uid in _lineage(nodes, unique_ids):
         for parent in _parents(nodes[uid]):
             if parent in sources:

@@ -32,7 +32,7 @@ class BuildPlan:
     seeds: tuple[str, ...]  # seed names to load (with their own tests) before any mart
     seed_ids: tuple[str, ...]
     seed_tests: tuple[str, ...]
-    marts: tuple[Mart, ...]  # in build order
+    marts: tuple[Mart, ...]  # in build order: the tables' load order, each after what it reads
 
     def mart(self, model: str) -> Mart:
         for mart in self.marts:
@@ -70,7 +70,7 @@ def plan_builds(manifest, tables: list[TableSpec]) -> BuildPlan:
     seeds = sorted(
         {a for uid in wanted for a in _ancestors(nodes, uid) if nodes[a].resource_type == "seed"}
     )
-    order = _build_order(nodes, wanted)
+    order = _build_order(nodes, wanted, [table.unique_id for table in tables])
     position = {uid: i for i, uid in enumerate(order)}
     built = set(order) | set(seeds)
     tests_of: dict[str, list[str]] = {uid: [] for uid in order}
@@ -105,7 +105,9 @@ def plan_builds(manifest, tables: list[TableSpec]) -> BuildPlan:
     )
 
 
-def _build_order(nodes: dict, wanted: set[str]) -> list[str]:
+def _build_order(nodes: dict, wanted: set[str], first: list[str]) -> list[str]:
+    """The marts in the order of `first` (the tables' load order), each after the marts it
+    reads: the dbt lane builds what the SQLite lane will load next."""
     order: list[str] = []
     done: set[str] = set()
 
@@ -118,7 +120,7 @@ def _build_order(nodes: dict, wanted: set[str]) -> list[str]:
                 visit(parent)
         order.append(uid)
 
-    for uid in sorted(wanted):
+    for uid in [*first, *sorted(wanted)]:
         visit(uid)
     return order
 

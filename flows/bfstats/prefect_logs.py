@@ -7,8 +7,11 @@ empty traceback (`NoneType: None`), and "Finished in state Failed(...)". The fir
 the second stays, at INFO, without the state's message: the ERROR record just before it holds
 that. The flow run's "Finished in state Failed(...)" likewise drops its message, which repeats
 the outcome line and every failure logged before it (the flow run's state keeps the message).
-An unexpected exception keeps Prefect's one ERROR record with its traceback ("Task run failed
-with exception: ...").
+A flow run ending Failed from a deployment adds "Engine execution exited with unexpected
+exception" with a traceback of Prefect's engine resolving the BfstatsError the state carries:
+dropped, the state message and the lines before it say it all. An unexpected exception keeps
+Prefect's one ERROR record with its traceback ("Task run failed with exception: ..."). Each task
+run's "Finished in state Completed()" (a third of a run's log) is left to the UI's task states.
 """
 
 from __future__ import annotations
@@ -18,18 +21,27 @@ import logging
 _RETURNED_FAILURE = "Task run failed with state:"
 _FINISHED = "Finished in state "
 _FINISHED_FAILED = "Finished in state Failed("
+_COMPLETED = "Finished in state Completed()"
+_ENGINE_EXIT = "Engine execution exited with unexpected exception"
 
 
 class _SayItOnce(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not isinstance(record.msg, str):
             return True
+        if record.msg == _COMPLETED and record.name == "prefect.task_runs":
+            return False
         if record.msg.startswith(_FINISHED_FAILED):
             record.msg, record.args = "Finished in state Failed", ()
         if record.levelno < logging.ERROR:
             return True
         if record.msg.startswith(_RETURNED_FAILURE):
             return False
+        if record.msg.startswith(_ENGINE_EXIT):
+            from bfstats.errors import BfstatsError
+
+            error = record.exc_info[1] if record.exc_info else None
+            return not isinstance(error, BfstatsError)
         if record.msg.startswith(_FINISHED):
             record.levelno, record.levelname = logging.INFO, "INFO"
         return True

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from bfstats.errors import BfstatsError
-from bfstats.pipeline import COMPLETED, FAILED, Outcome
+from bfstats.pipeline import COMPLETED, FAILED, SKIPPED, Outcome
 from bfstats.planning import RunPlan, ServicePlan
 from bfstats.progress import rows_text
 from bfstats.sqlite_store import Checkpoints, RunLedger, transaction
@@ -87,11 +87,13 @@ class Recorder:
         self._steps = service_steps
         self._waiting = {service: set(steps) for service, steps in service_steps.items()}
         self._outcomes: dict[str, Outcome] = {}
+        self._ended: dict[str, float] = {}
         self._started = time.perf_counter()
         self.results: dict[str, ServiceResult] = {}
 
     def step_ended(self, name: str, outcome: Outcome) -> None:
         self._outcomes[name] = outcome
+        self._ended[name] = time.perf_counter()
         for service, waiting in self._waiting.items():
             waiting.discard(name)
             if not waiting and service not in self.results:
@@ -100,10 +102,13 @@ class Recorder:
     def _finish(self, service: str) -> ServiceResult:
         plan = self._plans[service]
         result = ServiceResult(service, "failed", self._as_of, plan.run_id)
-        result.seconds = round(time.perf_counter() - self._started, 3)
+        # From its first step's start to its last step's end (services overlap in a run).
+        ran = [n for n in self._steps[service] if self._outcomes[n].status != SKIPPED]
+        starts = [self._ended[n] - self._outcomes[n].seconds for n in ran]
+        result.seconds = round(max(self._ended[n] for n in ran) - min(starts), 3) if ran else 0.0
         checkpoints = Checkpoints(self._ledger.conn)
         for spec in plan.service.tables:
-            result.tables.append(self._table(spec.sqlite_table, checkpoints))
+            result.tables.append(self._table(spec.sqlite_table, checkpoints, plan.run_id))
         failure = self._first_failure(service)
         if failure is None and all(t.status == COMPLETED for t in result.tables):
             result.status = "completed"
@@ -154,7 +159,7 @@ class Recorder:
                 return outcome.cause, self._outcomes[outcome.cause]
         return None
 
-    def _table(self, table: str, checkpoints: Checkpoints) -> TableResult:
+    def _table(self, table: str, checkpoints: Checkpoints, run_id: str) -> TableResult:
         load = self._outcomes.get(f"load {table}")
         publish = self._outcomes.get(f"publish {table}")
         check = self._outcomes.get(f"check {table}")
@@ -165,7 +170,7 @@ class Recorder:
             result.load_seconds = staged.seconds
         else:
             point = checkpoints.get(table)
-            if point is not None:
+            if point is not None and point.run_id == run_id:  # not a row of an earlier run
                 result.rows_expected, result.rows_written = point.rows_expected, point.rows_written
         if publish and publish.status == COMPLETED:
             result.publish_seconds = publish.value.seconds
@@ -238,25 +243,40 @@ class Report:
             "",
             f"SQLite file `{self.sqlite_path}`, as_of `{self.as_of}`",
             "",
-            "| service | table | status | rows written | load s | publish s | checks s |",
+            "| service | table | status | rows written | load (s) | publish (s) | checks (s) |",
             "|---|---|---|---:|---:|---:|---:|",
         ]
         for service in self.services:
             for table in service.tables or [TableResult("-", service.status)]:
-                status = table.status if service.status != "skipped" else "skipped"
-                lines.append(
-                    f"| {service.service} | {table.table} | {status} | "
-                    f"{rows_text(table.rows_written, table.rows_expected)} | "
-                    f"{table.load_seconds:.1f} | {table.publish_seconds:.1f} | "
-                    f"{table.check_seconds:.1f} |"
-                )
+                if service.status == "skipped":
+                    cells = ["skipped", "completed earlier", "", "", ""]
+                else:
+                    rows = (
+                        rows_text(table.rows_written, table.rows_expected)
+                        if table.rows_expected is not None or table.rows_written
+                        else "-"
+                    )
+                    cells = [
+                        table.status,
+                        rows,
+                        f"{table.load_seconds:.1f}",
+                        f"{table.publish_seconds:.1f}",
+                        f"{table.check_seconds:.1f}",
+                    ]
+                lines.append(f"| {service.service} | {table.table} | " + " | ".join(cells) + " |")
         for services, kind, error in self.failures():
-            lines += ["", f"### {', '.join(services)} failed ({kind})", "", "```text"]
-            lines += [error or "", "```"]
+            # A quote, not a code block: the UI wraps it, where a code block runs off the right.
+            lines += ["", f"### {', '.join(services)} failed ({kind})", ""]
+            lines += [f"> {_markdown_text(line)}" for line in (error or "").splitlines()]
         return "\n".join(lines)
 
     def as_dicts(self) -> list[dict]:
         return [asdict(s) for s in self.services]
+
+
+def _markdown_text(line: str) -> str:
+    """A line shown as written: markdown's own characters escaped (names hold `_` and `*`)."""
+    return "".join("\\" + c if c in "\\`*_{}[]<>#|" else c for c in line) or " "
 
 
 def publish(report: Report, log) -> None:
