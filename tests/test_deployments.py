@@ -147,3 +147,48 @@ def test_retry_from_the_ui_resumes_a_failed_run(runner, prefect_server, tmp_path
     assert rows_read == rows_expected - 200 < rows_expected
     assert rows_written == rows_expected
     assert query(db, 'SELECT count(*) FROM "PlayerServerStats"')[0][0] == rows_expected
+
+
+def test_an_expected_failure_in_a_deployment_run_is_one_error_line(
+    runner, prefect_server, tmp_path
+):
+    """A drifted table through a served deployment run (Prefect's engine resolves a failed
+    state's result there, which a direct call does not): the run's log has exactly one ERROR
+    record, the actionable message without a traceback, and deterministic task run names."""
+    from support import PrefectApi
+
+    _, env = runner
+    db = tmp_path / "drifted.db"
+    conn = sqlite3.connect(db)
+    conn.execute(
+        'CREATE TABLE "PlayerMilestones" ("PlayerName" TEXT NOT NULL, "Milestone" TEXT NOT NULL, '
+        '"AchievedAt" TEXT NOT NULL, "TotalKillsAtMilestone" INTEGER NOT NULL, '
+        '"DaysToAchieve" INTEGER NOT NULL, '
+        'CONSTRAINT "PK_PlayerMilestones" PRIMARY KEY ("PlayerName", "Milestone"))'
+    )
+    conn.close()
+    failed = subprocess.run(
+        [
+            *(str(BIN / "prefect"), "deployment", "run", "backfill/player-milestones"),
+            *("--param", f"sqlite_path={db}", "--watch"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert failed.returncode != 0, failed.stdout[-3000:]
+    flow_run = re.search(r"UUID: ([0-9a-f-]{36})", failed.stdout).group(1)
+    api = PrefectApi(prefect_server)
+    logs = api.logs(flow_run)
+    errors = [log.message for log in logs if log.level >= 40]
+    assert len(errors) == 1, errors
+    assert "column `Milestone`: SQLite has TEXT, the model produces INTEGER" in errors[0]
+    assert not any("Traceback" in log.message or "Engine execution" in log.message for log in logs)
+    names = {run.name for run in api.task_runs(flow_run)}
+    assert "load PlayerMilestones" in names and "describe project" in names
+    assert not [name for name in names if re.search(r"-[0-9a-f]{3}$", name)], names
+    with client_for(prefect_server), get_client(sync_client=True) as client:
+        state = client.read_flow_run(flow_run).state
+    assert state.is_failed()
+    assert state.message.startswith("0 of 1 services completed; player-milestones failed: schema")
