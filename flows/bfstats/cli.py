@@ -225,13 +225,15 @@ def _run_backfill(args, requested_as_of: str | None, path) -> int:
         if signum is None:
             raise
         _exit_interrupted(signum, path, server)
-    results = state.result(raise_on_failure=False)
-    results = getattr(results, "results", results)  # a failed run: the BackfillFailed it holds
+    outcome = state.result(raise_on_failure=False)
+    # A failed run holds its error: BackfillFailed with every service's result, or what kept the
+    # run from starting (another backfill holding the file: its own exit code, 75).
+    results = getattr(outcome, "results", outcome)
     if isinstance(results, list):
         _print_summary(results, path)
     if state.is_failed():
         print(f"bfstats: backfill failed: {state.message}", file=sys.stderr)
-        return 1
+        return getattr(outcome, "exit_code", 1)
     return 0
 
 
