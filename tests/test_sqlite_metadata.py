@@ -231,7 +231,9 @@ def test_processes_opening_a_v1_file_at_once_migrate_it_once(tmp_path):
 @pytest.mark.slow
 def test_a_backfill_resumes_the_interrupted_service_of_a_v1_file(prefect_server, tmp_path):
     """Today's CLI on the previous version's file: the completed service is skipped, the killed
-    one resumes after its 118 committed rows with the same run id and as_of."""
+    one resumes with the same run id and as_of. Its 118 committed rows are loaded again: a v1
+    file records nothing of the mart build they came from, and a resume continues a load only
+    from a build it can prove unchanged (the rule of mart_state)."""
     env = {**isolated_env(tmp_path), **prefect_server.env()}
     generated = bfstats(
         "generate",
@@ -264,7 +266,12 @@ def test_a_backfill_resumes_the_interrupted_service_of_a_v1_file(prefect_server,
         "SELECT state, resumed_from, rows_read, rows_written FROM _bfstats_checkpoints "
         "WHERE sqlite_table = 'ServerHourlyPatterns'",
     )
-    assert point == [("published", 118, 1680 - 118, 1680)]
+    assert point == [("published", 0, 1680, 1680)]
+    again = (
+        "ServerHourlyPatterns: loading it again from the start "
+        "(its 118 rows came from the earlier build of server_hourly_patterns)"
+    )
+    assert again in result.stdout + result.stderr
     assert query(db, 'SELECT count(*) FROM "ServerHourlyPatterns"') == [(1680,)]
     assert query(db, 'SELECT count(*) FROM "PlayerMilestones"') == [(18,)]
     assert not query(db, "SELECT name FROM sqlite_master WHERE name LIKE '%staging%'")

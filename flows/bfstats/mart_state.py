@@ -20,29 +20,17 @@ import json
 
 from sqlglot import exp
 
+from bfstats.marts import lineage, parents
+
 
 def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _parents(node) -> list[str]:
-    return list(getattr(node.depends_on, "nodes", None) or [])
-
-
-def _lineage(nodes: dict, unique_ids: list[str]) -> set[str]:
-    seen, frontier = set(unique_ids), list(unique_ids)
-    while frontier:
-        for parent in _parents(nodes[frontier.pop()]):
-            if parent in nodes and parent not in seen:
-                seen.add(parent)
-                frontier.append(parent)
-    return seen
-
-
 def code_fingerprint(manifest, unique_ids: list[str], dbt_vars: dict) -> str:
     """What the nodes are built from, as dbt parsed it."""
     nodes = manifest.nodes
-    lineage = _lineage(nodes, unique_ids)
+    upstream = lineage(nodes, unique_ids)
     packages = {nodes[uid].package_name for uid in unique_ids}
     macros = sorted(
         (m.unique_id, hashlib.sha256(m.macro_sql.encode()).hexdigest())
@@ -52,7 +40,7 @@ def code_fingerprint(manifest, unique_ids: list[str], dbt_vars: dict) -> str:
     return _digest(
         {
             "vars": dbt_vars,
-            "nodes": sorted((uid, nodes[uid].checksum.checksum) for uid in lineage),
+            "nodes": sorted((uid, nodes[uid].checksum.checksum) for uid in upstream),
             "config": [nodes[uid].config.to_dict() for uid in sorted(unique_ids)],
             "macros": macros,
         }
@@ -65,8 +53,8 @@ def relations(manifest, unique_ids: list[str]) -> list[str]:
     content the code fingerprint holds (dbt's checksum of each file)."""
     nodes, sources = manifest.nodes, manifest.sources
     found = {f"{nodes[uid].schema}.{nodes[uid].alias}" for uid in unique_ids}
-    for uid in _lineage(nodes, unique_ids):
-        for parent in _parents(nodes[uid]):
+    for uid in lineage(nodes, unique_ids):
+        for parent in parents(nodes[uid]):
             if parent in sources:
                 found.add(f"{sources[parent].schema}.{sources[parent].identifier}")
     return sorted(found)

@@ -41,19 +41,24 @@ class BuildPlan:
         raise KeyError(model)
 
 
-def _parents(node) -> list[str]:
+def parents(node) -> list[str]:
+    """The unique ids a manifest node depends on (sources included)."""
     return list(getattr(node.depends_on, "nodes", None) or [])  # a seed depends on macros only
 
 
-def _ancestors(nodes: dict, unique_id: str) -> set[str]:
-    seen: set[str] = set()
-    frontier = [unique_id]
+def lineage(nodes: dict, unique_ids: list[str]) -> set[str]:
+    """`unique_ids` and every node of `nodes` upstream of them."""
+    seen, frontier = set(unique_ids), list(unique_ids)
     while frontier:
-        for parent in _parents(nodes[frontier.pop()]):
-            if parent not in seen and parent in nodes:
+        for parent in parents(nodes[frontier.pop()]):
+            if parent in nodes and parent not in seen:
                 seen.add(parent)
                 frontier.append(parent)
     return seen
+
+
+def _ancestors(nodes: dict, unique_id: str) -> set[str]:
+    return lineage(nodes, [unique_id]) - {unique_id}
 
 
 def _materialized(node) -> bool:
@@ -78,10 +83,10 @@ def plan_builds(manifest, tables: list[TableSpec]) -> BuildPlan:
     for _, node in sorted(nodes.items()):
         if node.resource_type != "test":
             continue
-        parents = [p for p in _parents(node) if p in nodes]
-        if not parents or not set(parents) <= built:
+        inputs = [p for p in parents(node) if p in nodes]
+        if not inputs or not set(inputs) <= built:
             continue
-        marts = [p for p in parents if p in position]
+        marts = [p for p in inputs if p in position]
         if marts:
             tests_of[max(marts, key=position.__getitem__)].append(node.name)
         else:

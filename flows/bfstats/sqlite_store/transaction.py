@@ -53,26 +53,25 @@ def transaction(
     try:
         _execute_waiting(conn, "BEGIN IMMEDIATE", what=what, timeout=timeout)
     except sqlite3.Error as error:
-        translated = _translate(conn, error, what, space_needed)
-        if translated is error:
-            raise
-        raise translated from error
+        _raise_translated(conn, error, what, space_needed)
     try:
         yield conn
     except BaseException as error:
         _rollback(conn, error)
-        translated = _translate(conn, error, what, space_needed)
-        if translated is error:
-            raise
-        raise translated from error
+        _raise_translated(conn, error, what, space_needed)
     try:
         _execute_waiting(conn, "COMMIT", what=what, timeout=timeout)
     except BaseException as error:
         _rollback(conn, error)
-        translated = _translate(conn, error, what, space_needed)
-        if translated is error:
-            raise
-        raise translated from error
+        _raise_translated(conn, error, what, space_needed)
+
+
+def _raise_translated(conn, error: BaseException, what, space_needed) -> None:
+    """Raise `error` as the message a user acts on (a full disk, a lock), or as it is."""
+    translated = _translate(conn, error, what, space_needed)
+    if translated is error:
+        raise error
+    raise translated from error
 
 
 def _logger():
