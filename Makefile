@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ADAPTER_FILES := $(shell find adapters/dbt-chdb -name '*.py' -o -name '*.toml' -o -name '*.yml' -o -name '*.sql' 2>/dev/null)
 DEMO_SCALE ?= 0.02
+# pytest workers (pytest-xdist); each takes whole test modules (--dist loadfile). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: setup demo test test-quick test-server lint format lock clean ui-venv ui-check
 
@@ -37,14 +40,14 @@ format: setup
 	$(BIN)/sqlfluff fix models macros tests/dbt sqlite_checks/macros --processes 2
 
 test: lint
-	$(BIN)/pytest
+	$(PYTEST) --durations=10
 
 # The inner loop: ruff (under a second) and every test not marked slow (no Prefect server, no
 # subprocess, no whole flow, no dbt adapter suite). sqlfluff (about 20 s) stays in `make lint`.
 test-quick: setup
 	$(BIN)/ruff check flows tests benchmarks adapters tools
 	$(BIN)/ruff format --check flows tests benchmarks adapters tools
-	$(BIN)/pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # The server-path tests (target prod) against a real ClickHouse server given by BFSTATS_CH_HOST,
 # _PORT, _USER, _PASSWORD, _SECURE instead of the test-only stand-in (README: "Running against a

@@ -352,6 +352,7 @@ def main() -> None:
     print(f"{'variant':12} {'seconds':>8} {'peak RSS':>10} {'vs baseline':>12}  stages (s)")
     base = results.get("baseline")
     for label, run in results.items():
+        (workdir / f"{label}.log").write_text(run.output)  # for a closer look at its stages
         ratio = ""
         if base is not None and label != "baseline":
             if label.startswith("soc"):
