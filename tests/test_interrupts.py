@@ -267,9 +267,13 @@ def stopped_by_sigterm(work, stopped_by_sigint):
         assert run.process.poll() is None, run.output()[-3000:]
         # Builds run in the tables' load order, so loads begin while later marts are checked.
         every_mart_settled = len(BUILD_LINE.findall(run.output())) >= len(MARTS)
-        return every_mart_settled and loading_tables(db) and any(
-            (point := checkpoint(db, name)) is not None and point[1] >= 100
-            for name in READ_PLAYER_ROUNDS.values()
+        return (
+            every_mart_settled
+            and loading_tables(db)
+            and any(
+                (point := checkpoint(db, name)) is not None and point[1] >= 100
+                for name in READ_PLAYER_ROUNDS.values()
+            )
         )
 
     wait_for(mid_load_with_player_rows_in_sqlite, 300, what="a load with player rows in SQLite")
