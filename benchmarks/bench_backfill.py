@@ -187,8 +187,8 @@ def time_resume(env: dict, workdir: Path, as_of: str) -> dict:
     while time.monotonic() < deadline and _checkpoint_rows(db) < 500_000:
         time.sleep(0.2)
     os.killpg(child.pid, signal.SIGINT)
-    interrupted_rows = _checkpoint_rows(db)
     child.wait(timeout=120)
+    interrupted_rows = _checkpoint_rows(db)  # after the exit: a batch may commit meanwhile
     first_write: list[float] = []
 
     def watch() -> None:
