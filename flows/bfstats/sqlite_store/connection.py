@@ -28,30 +28,26 @@ def connect(path: str | Path, *, create: bool = True, migrate: bool = True) -> s
         raise SqliteTargetError(f"SQLite path {path} is a directory; pass the path of a file")
     if not create and not path.exists():
         raise SqliteTargetError(f"SQLite database {path} does not exist")
-    conn = None
-    try:
-        conn = sqlite3.connect(
-            path,
-            isolation_level=None,
-            timeout=config.sqlite_busy_timeout(),
-            check_same_thread=False,
-        )
+
+    def prepare(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         if migrate:
             metadata.migrate(conn)
-    except SqliteTargetError:
-        if conn is not None:
-            conn.close()
-        raise
-    except sqlite3.Error as error:
-        if conn is not None:
-            conn.close()
-        raise SqliteTargetError(
-            f"cannot use SQLite database {path}: {error}; check that the file is an SQLite "
-            "database and writable, or pass another --sqlite path"
-        ) from None
-    return conn
+
+    return _opened(
+        lambda: sqlite3.connect(
+            path,
+            isolation_level=None,
+            timeout=config.sqlite_busy_timeout(),
+            check_same_thread=False,
+        ),
+        prepare,
+        lambda error: (
+            f"cannot use SQLite database {path}: {error}; check that the file is an "
+            "SQLite database and writable, or pass another --sqlite path"
+        ),
+    )
 
 
 def connect_read_only(path: str | Path) -> sqlite3.Connection | None:
@@ -60,19 +56,28 @@ def connect_read_only(path: str | Path) -> sqlite3.Connection | None:
     path = Path(path)
     if not path.exists():
         return None
+    return _opened(
+        lambda: sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True),
+        metadata.check_known,  # also what fails on a file that is not a database
+        lambda error: f"cannot read SQLite database {path}: {error}; is it a SQLite database?",
+    )
+
+
+def _opened(open_connection, prepare, failure) -> sqlite3.Connection:
+    """`open_connection()`, then `prepare(conn)`; on an error the connection is closed and an
+    SQLite error becomes a SqliteTargetError with the message `failure(error)`."""
     conn = None
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        metadata.check_known(conn)  # also what fails on a file that is not a database
+        conn = open_connection()
+        prepare(conn)
     except SqliteTargetError:
-        conn.close()
+        if conn is not None:
+            conn.close()
         raise
     except sqlite3.Error as error:
         if conn is not None:
             conn.close()
-        raise SqliteTargetError(
-            f"cannot read SQLite database {path}: {error}; is it a SQLite database?"
-        ) from None
+        raise SqliteTargetError(failure(error)) from None
     return conn
 
 
