@@ -266,10 +266,18 @@ def test_concurrent_requests_overlap(server):
     for thread in threads:
         thread.join()
     assert [answer[0] for answer in done] == [200, 200]
-    spans = [
-        (entry["started"], entry["finished"])
-        for entry in server.requests()
-        if "overlap-" in (entry.get("sql") or "")
-    ]
-    (start_a, end_a), (start_b, end_b) = sorted(spans)
+
+    def spans():
+        # The server records a request after its response is sent, so the client can be
+        # back before the second entry is in the log.
+        found = [
+            (entry["started"], entry["finished"])
+            for entry in server.requests()
+            if "overlap-" in (entry.get("sql") or "")
+        ]
+        return found if len(found) == 2 else None
+
+    (start_a, end_a), (start_b, end_b) = sorted(
+        wait_for(spans, 10, what="both requests in the stand-in's log")
+    )
     assert start_b < end_a, "the stand-in served the two requests one after the other"

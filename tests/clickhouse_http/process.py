@@ -104,7 +104,10 @@ class ClickHouseStandIn:
         """The request log so far (credentials redacted by the server)."""
         if not self.log_path.exists():
             return []
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+        text = self.log_path.read_text()
+        # A line still being written has no newline yet; it is read on the next call.
+        complete = text[: text.rfind("\n") + 1]
+        return [json.loads(line) for line in complete.splitlines() if line]
 
     def client(self, **kwargs):
         import clickhouse_connect

@@ -79,13 +79,20 @@ class Handler(BaseHTTPRequestHandler):
             "headers": wire.redacted_headers(self.headers),
             "query_id": query_id,
         }
+
+        # The entry is recorded before the response goes out, so a client that has its answer
+        # finds its request in the log (tests read the log right after a call).
+        def answered(status: int, **more) -> None:
+            entry.update(status=status, finished=time.time(), **more)
+            self.server.record(entry)
+
         try:
             body = wire.read_body(self.rfile, self.headers)
             if url.path == "/ping" or (
                 url.path == "/" and self.command == "GET" and "query" not in parameters
             ):
+                answered(200)
                 self._send(200, b"Ok.\n", {"Content-Type": "text/html; charset=UTF-8"})
-                entry["status"] = 200
                 return
             if url.path != "/":
                 raise QueryError(
@@ -93,8 +100,8 @@ class Handler(BaseHTTPRequestHandler):
                 )
             query = self._query(parameters, body, entry)
             result = self.server.engine.execute(query)
+            answered(200)
             self._send_result(result, query_id)
-            entry["status"] = 200
         except QueryError as error:
             status = wire.status_for(error.name)
             headers = {
@@ -105,11 +112,11 @@ class Handler(BaseHTTPRequestHandler):
             }
             if status == 401:
                 headers["WWW-Authenticate"] = 'Basic realm="ClickHouse server HTTP API"'
+            answered(status, exception_code=error.code)
             self._send(status, error.text(self.server.engine.version).encode(), headers)
-            entry.update(status=status, exception_code=error.code)
         finally:
-            entry["finished"] = time.time()
-            self.server.record(entry)
+            if "finished" not in entry:  # an unexpected error: still one entry per request
+                answered(500)
 
     def _query(self, parameters: dict[str, str], body: bytes, entry: dict) -> Query:
         user, password = wire.credentials(self.headers, parameters)
