@@ -390,3 +390,24 @@ def test_the_file_equals_an_uninterrupted_run_after_every_stop(resumed_after_a_r
         assert (count, only_here, only_there) == (fresh_count, 0, 0), table
     runs = query(db, "SELECT DISTINCT status, as_of FROM _bfstats_runs")
     assert runs == [("completed", AS_OF)], runs
+
+
+def test_ctrl_c_while_starting_ends_with_one_line_and_exit_130(work):
+    """Ctrl-C before the flow run starts (dbt parsing, the temporary Prefect server booting):
+    one line, exit 130, no traceback, no server left, nothing recorded in the file."""
+    work, _, env = work
+    db = work / "starting.db"
+    run = Backfill(["all", "--batch-size", BATCH, "--sqlite", str(db)], env)
+    # The temporary server is a child as soon as bfstats starts it, seconds before it is ready.
+    wait_for(
+        lambda: any("uvicorn" in command for command in process_tree(run.process.pid).values()),
+        120,
+        what="the temporary Prefect server to be started",
+    )
+    stopped = stop(run, signal.SIGINT)
+    assert stopped["code"] == 130, stopped["output"][-3000:]
+    assert "Beginning flow run" not in stopped["output"], "the stop came too late to test this"
+    assert "bfstats: interrupted by SIGINT" in stopped["output"]
+    assert "Traceback" not in stopped["output"], stopped["output"][-3000:]
+    assert not stopped["left"] and not stopped["group_left"], stopped["left"]
+    assert not query(db, "SELECT name FROM sqlite_master WHERE name = '_bfstats_runs'")

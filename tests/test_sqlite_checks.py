@@ -139,6 +139,38 @@ def test_what_the_schema_guarantees_is_not_scanned(tmp_path, catalog, shape):
     assert any("NOT NULL" in note for note in plans["PlayerStatsLifetimes"].not_repeated)
 
 
+@pytest.mark.parametrize("shape", [*SHAPES, None])
+def test_an_instant_that_leads_an_index_is_checked_by_its_distinct_values(tmp_path, catalog, shape):
+    if shape is None:
+        plans = plans_for(None, catalog)  # planned against the project's DDL
+    else:
+        path = tmp_path / "checked.db"
+        create_tables(path, catalog, shape)
+        plans = plans_for(path, catalog)
+    walked = {
+        (check.table, check.column)
+        for plan in plans.values()
+        for check in plan.checks
+        if check.test == "utc_instant" and dict(check.arguments).get("distinct_by_index")
+    }
+    # IX_ServerOnlineCounts_HourTimestamp: some 4 000 hours instead of 4 M rows at scale 1.
+    assert walked == {("ServerOnlineCounts", "HourTimestamp")}
+
+
+def test_an_index_in_another_collation_is_not_walked(tmp_path, catalog):
+    path = tmp_path / "nocase.db"
+    create_tables(path, catalog, "project")
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(
+            'drop index "IX_ServerOnlineCounts_HourTimestamp";'
+            'create index "IX_ServerOnlineCounts_HourTimestamp" '
+            'on "ServerOnlineCounts" ("HourTimestamp" collate nocase);'
+        )
+    checks = plans_for(path, catalog)["ServerOnlineCounts"].checks
+    instant = [c for c in checks if c.test == "utc_instant"]
+    assert [dict(c.arguments) for c in instant] == [{}]
+
+
 def test_a_table_without_key_or_not_null_gets_those_checks(tmp_path, catalog):
     path = tmp_path / "relaxed.db"
     create_tables(path, catalog, "project")
@@ -226,6 +258,12 @@ BAD_DATA = {
         """update "PlayerStatsLifetimes" set "UpdatedAt" = '2024-03-13T12:00:00'
            where "PlayerName" = 'alice'""",
         "source_utc_instant_target_PlayerStatsLifetimes_UpdatedAt",
+    ),
+    "hour without Z, in an indexed column": (
+        "ServerOnlineCounts",
+        """update "ServerOnlineCounts" set "HourTimestamp" = replace("HourTimestamp", 'Z', '')
+           where rowid = (select max(rowid) from "ServerOnlineCounts")""",
+        "source_utc_instant_target_ServerOnlineCounts_HourTimestamp",
     ),
     "rank 4": (
         "PlayerBestScores",

@@ -408,6 +408,11 @@ def main(argv: list[str] | None = None) -> int:
     except BfstatsError as error:  # explained failures: one line on stderr, the error's exit code
         print(f"bfstats: error: {error}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt:
+        # Ctrl-C before a flow run started (a run in progress handles it itself and exits in
+        # _exit_interrupted): nothing was written, so nothing to resume; no traceback.
+        print("bfstats: interrupted by SIGINT", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

@@ -551,7 +551,9 @@ def run_services(
         steps, service_steps = plan_steps(plan, catalog, run, retry=run_count - 1)
         recorder = summary.Recorder(ledger, plan, service_steps, log, run.spans)
         try:
-            steps.run(on_end=recorder.step_ended, should_stop=stopping.requested)
+            with stopping.requested_on_signals():
+                steps.run(on_end=recorder.step_ended, should_stop=stopping.requested)
+            stopping.check()  # a stop whose exception the main thread never saw
         except BaseException as error:
             signum = stopping.signal_of(error)
             if signum is not None:

@@ -21,6 +21,8 @@ from prefect.states import State
 COMPLETED, FAILED, SKIPPED = "completed", "failed", "skipped"
 # The prefix Prefect gives the state message of a task that raised.
 _EXCEPTION_PREFIX = "Task run encountered an exception "
+# How often the loop looks at `should_stop` while steps run.
+_POLL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,9 @@ class Pipeline:
         on_end: Callable[[str, Outcome], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> dict[str, Outcome]:
-        """Run every step; `on_end(name, outcome)` is called as each one ends, in this thread."""
+        """Run every step; `on_end(name, outcome)` is called as each one ends, in this thread.
+        Once `should_stop()`, no step starts and the run returns without waiting for the steps
+        still running (their outcomes stay empty)."""
         waiting = dict(self._steps)
         running: dict[concurrent.futures.Future, _Step] = {}
         while waiting or running:
@@ -112,8 +116,10 @@ class Pipeline:
                         on_end(step.name, step.outcome)
             if not running:
                 continue
+            if should_stop():
+                break  # the steps still running are abandoned, as after a crash
             done, _ = concurrent.futures.wait(
-                list(running), return_when=concurrent.futures.FIRST_COMPLETED
+                list(running), timeout=_POLL_SECONDS, return_when=concurrent.futures.FIRST_COMPLETED
             )
             for wrapped in done:
                 step = running.pop(wrapped)

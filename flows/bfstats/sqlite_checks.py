@@ -127,6 +127,9 @@ class _Schema:
     not_null: frozenset[str]  # lower-cased SQLite column names declared NOT NULL
     unique_keys: tuple[frozenset[str], ...]  # primary key and unique indexes, lower-cased
     primary_key: tuple[str, ...]
+    # Lower-cased columns that lead an index in SQLite's own (BINARY) order: their distinct
+    # values can be walked with one index seek each instead of a scan of every row.
+    index_leads: frozenset[str] = frozenset()
 
 
 def _schema(conn: sqlite3.Connection | None, spec: TableSpec) -> _Schema:
@@ -138,6 +141,11 @@ def _schema(conn: sqlite3.Connection | None, spec: TableSpec) -> _Schema:
             frozenset(c.name.lower() for c in ddl.columns if c.not_null),
             (frozenset(name.lower() for name in ddl.primary_key),),
             ddl.primary_key,
+            frozenset(
+                columns[0].lower()
+                for columns in (ddl.primary_key, *(index.columns for index in ddl.indexes))
+                if columns
+            ),
         )
     key = tuple(c.name for c in sorted(columns, key=lambda c: c.pk_position) if c.pk_position)
     keys = [frozenset(name.lower() for name in key)] if key else []
@@ -146,7 +154,29 @@ def _schema(conn: sqlite3.Connection | None, spec: TableSpec) -> _Schema:
         for index in drift.existing_indexes(conn, spec.sqlite_table)
         if index.unique and not index.partial and None not in index.columns
     ]
-    return _Schema(True, frozenset(c.name.lower() for c in columns if c.not_null), tuple(keys), key)
+    return _Schema(
+        True,
+        frozenset(c.name.lower() for c in columns if c.not_null),
+        tuple(keys),
+        key,
+        _index_leads(conn, spec.sqlite_table),
+    )
+
+
+def _index_leads(conn: sqlite3.Connection, table: str) -> frozenset[str]:
+    """Columns that are the first key of one of the table's indexes (the primary key's too),
+    compared BINARY there: an index with another collation orders values differently from the
+    column's own comparisons, so the walk could not use it."""
+    leads = set()
+    for index in drift.existing_indexes(conn, table):
+        first = conn.execute(
+            'select "name", "coll" from pragma_index_xinfo(?, \'main\') '
+            'where "key" = 1 order by "seqno" limit 1',
+            (index.name,),
+        ).fetchone()
+        if first and first[0] is not None and not index.partial and first[1] == "BINARY":
+            leads.add(first[0].lower())
+    return frozenset(leads)
 
 
 def plan(
@@ -184,8 +214,11 @@ def _plan_schema(spec: TableSpec, schema: _Schema) -> TablePlan:
                 "SQLite column is nullable",
             )
         if sqlite_type.is_instant:
+            # Every row's value is parsed; an indexed column's distinct values suffice (a few
+            # thousand hours instead of 4 M rows of ServerOnlineCounts at scale 1).
+            walk = (("distinct_by_index", True),) if name.lower() in schema.index_leads else ()
             table_plan.add(
-                _on_column(spec.sqlite_table, "utc_instant", name),
+                _on_column(spec.sqlite_table, "utc_instant", name, walk),
                 f"ClickHouse type {column.clickhouse_type}: an instant",
             )
         if sqlite_type.is_enum:

@@ -4,12 +4,19 @@ The flow's main thread gets the signal (Python raises KeyboardInterrupt; Prefect
 into TerminationSignal); it records the run as interrupted and calls `request()`. The steps
 running in other threads look at `requested()` between batches and stop there: a batch and its
 checkpoint commit together or not at all, so the next run resumes from the last checkpoint.
+
+The exception a signal raises lands wherever the main thread happens to be, which may be library
+code that swallows it (seen once in CI: a Ctrl-C was lost and the run completed with exit 0). So
+while the steps run, `requested_on_signals()` records the request in the signal handler itself,
+before the exception; the step loop polls it and the flow raises RunInterrupted from it.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from bfstats.errors import RunInterrupted
 
@@ -41,6 +48,35 @@ def check() -> None:
     """Raise RunInterrupted in a worker thread once a stop was requested."""
     if _requested.is_set():
         raise RunInterrupted(_signal[0] if _signal else signal.SIGTERM)
+
+
+@contextmanager
+def requested_on_signals() -> Iterator[None]:
+    """While inside: SIGINT and SIGTERM call `request()`, then the handler that was there
+    (Python's KeyboardInterrupt, Prefect's TerminationSignal, the CLI's own). Only the main
+    thread can set handlers; elsewhere this does nothing."""
+    previous: dict[int, object] = {}
+
+    def handler(signum, frame):
+        request(signum)
+        before = previous.get(signum)
+        if callable(before):
+            before(signum, frame)
+        elif signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        else:
+            raise RunInterrupted(signum)
+
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 def reset() -> None:
