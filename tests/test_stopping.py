@@ -24,7 +24,11 @@ def no_stop_left():
 
 def test_a_signal_requests_the_stop_before_the_handler_that_was_there():
     seen = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+
+    def swallow(signum, frame):
+        seen.append(signum)
+
+    previous = signal.signal(signal.SIGINT, swallow)
     try:
         with stopping.requested_on_signals():
             # The handler that was there swallows it, as some library code does.
@@ -34,7 +38,7 @@ def test_a_signal_requests_the_stop_before_the_handler_that_was_there():
             with pytest.raises(stopping.RunInterrupted) as raised:
                 stopping.check()
             assert raised.value.exit_code == 130
-        assert signal.getsignal(signal.SIGINT) is not None
+        assert signal.getsignal(signal.SIGINT) is swallow  # restored on the way out
     finally:
         signal.signal(signal.SIGINT, previous)
 
