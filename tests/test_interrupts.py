@@ -46,7 +46,10 @@ from support import (
 
 pytestmark = pytest.mark.slow
 AS_OF = datetime.now(UTC).replace(minute=0, second=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-BATCH = "10"  # slow loads, so that each stop lands mid-load
+# Slow loads (a transaction per row), so that each stop lands mid-load: the marts build in about
+# a second each, and the loads must not outrun them (run 2 stops once every mart is built, and
+# run 3 must still find player rows to load).
+BATCH = "1"
 STOP_SECONDS = 15  # generous: a stop takes a second or two
 MARTS = {
     "server_online_counts",
@@ -181,6 +184,10 @@ def stopped_by_sigint(work, killed_while_overlapped):
 
     wait_for(every_mart_built_and_loading, 300, what="every mart built and a load under way")
     stopped = stop(run, signal.SIGINT)
+    untouched = checkpoint(db, "PlayerMapStats")
+    assert untouched is None or untouched[1] == 0, (
+        f"the loads outran the builds ({untouched}): run 3 would find no player rows to load"
+    )
     status = bfstats("status", "--json", "--sqlite", str(db), env=env)
     assert status.returncode == 0, status.stderr
     points = {table: checkpoint(db, table) for table in TABLES if checkpoint(db, table) is not None}

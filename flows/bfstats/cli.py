@@ -10,6 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 
+from bfstats import stopping
 from bfstats.errors import BfstatsError, UsageError
 
 
@@ -127,18 +128,12 @@ def _catalog():
     return catalog.load()
 
 
-def _on_sigterm(signum, frame) -> None:
-    from bfstats.errors import RunInterrupted
-
-    raise RunInterrupted(signum)
-
-
 def _cmd_backfill(args) -> int:
     from bfstats import as_of, catalog, config, sqlite_store
 
     # SIGTERM ends the run like Ctrl-C: recorded as interrupted, exit 143. (Prefect's flow engine
-    # puts its own handler in front while the flow runs and then calls this one.)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    # puts its own SIGTERM handler in front while the flow runs and then calls this one.)
+    stopping.install_handlers()
 
     requested_as_of = None
     if args.as_of:
@@ -165,6 +160,7 @@ def _cmd_backfill(args) -> int:
 
         started = time.perf_counter()
         catalog.load()
+        stopping.check()  # a Ctrl-C during the parse that dbt carried on from
         from bfstats.progress import logger
 
         logger().info("dbt project parsed in %.1fs", time.perf_counter() - started)
@@ -198,7 +194,7 @@ def _drain_prefect_logs() -> None:
 
 
 def _run_backfill(args, requested_as_of: str | None, path) -> int:
-    from bfstats import stopping, temporary_server
+    from bfstats import temporary_server
     from bfstats.cli_progress import progress_bar
     from bfstats.flow import backfill
     from bfstats.progress import logger
@@ -405,14 +401,20 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return _interrupted(signal.SIGINT)
     except BfstatsError as error:  # explained failures: one line on stderr, the error's exit code
+        if stopping.requested():  # the stop caused it (dbt fails a parse it was interrupted in)
+            return _interrupted(stopping.requested_signal())
         print(f"bfstats: error: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        # Ctrl-C before a flow run started (a run in progress handles it itself and exits in
-        # _exit_interrupted): nothing was written, so nothing to resume; no traceback.
-        print("bfstats: interrupted by SIGINT", file=sys.stderr)
-        return 128 + signal.SIGINT
+
+
+def _interrupted(signum: int) -> int:
+    """Stopped before a flow run started (a run in progress is handled by _exit_interrupted):
+    nothing was written, so nothing to resume; one line, no traceback."""
+    print(f"bfstats: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
+    return 128 + signum
 
 
 if __name__ == "__main__":

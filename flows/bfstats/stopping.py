@@ -44,6 +44,26 @@ def requested() -> bool:
     return _requested.is_set()
 
 
+def requested_signal() -> int | None:
+    return _signal[0] if _signal else None
+
+
+def install_handlers() -> None:
+    """For a whole `bfstats backfill` (main thread): SIGINT and SIGTERM record the stop request,
+    then raise KeyboardInterrupt or RunInterrupted. dbt, run in this process, turns a
+    KeyboardInterrupt during its parse into a failed parse (or, seen once, carries on): the
+    recorded request is what the CLI trusts."""
+
+    def handler(signum, frame):
+        request(signum)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise RunInterrupted(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+
+
 def check() -> None:
     """Raise RunInterrupted in a worker thread once a stop was requested."""
     if _requested.is_set():
