@@ -53,15 +53,26 @@ def install_handlers() -> None:
     then raise KeyboardInterrupt or RunInterrupted. dbt, run in this process, turns a
     KeyboardInterrupt during its parse into a failed parse (or, seen once, carries on): the
     recorded request is what the CLI trusts."""
+    handler = _requesting({})
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+
+
+def _requesting(previous: dict[int, object]):
+    """A handler that records the stop request, then calls the handler that was there for the
+    signal (`previous`) or, without one, raises KeyboardInterrupt (SIGINT) or RunInterrupted."""
 
     def handler(signum, frame):
         request(signum)
-        if signum == signal.SIGINT:
+        before = previous.get(signum)
+        if callable(before):
+            before(signum, frame)
+        elif signum == signal.SIGINT:
             raise KeyboardInterrupt
-        raise RunInterrupted(signum)
+        else:
+            raise RunInterrupted(signum)
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, handler)
+    return handler
 
 
 def check() -> None:
@@ -76,17 +87,7 @@ def requested_on_signals() -> Iterator[None]:
     (Python's KeyboardInterrupt, Prefect's TerminationSignal, the CLI's own). Only the main
     thread can set handlers; elsewhere this does nothing."""
     previous: dict[int, object] = {}
-
-    def handler(signum, frame):
-        request(signum)
-        before = previous.get(signum)
-        if callable(before):
-            before(signum, frame)
-        elif signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        else:
-            raise RunInterrupted(signum)
-
+    handler = _requesting(previous)
     try:
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, handler)
