@@ -7,8 +7,10 @@ checkpoint commit together or not at all, so the next run resumes from the last 
 
 The exception a signal raises lands wherever the main thread happens to be, which may be library
 code that swallows it (seen once in CI: a Ctrl-C was lost and the run completed with exit 0). So
-while the steps run, `requested_on_signals()` records the request in the signal handler itself,
-before the exception; the step loop polls it and the flow raises RunInterrupted from it.
+the signal handler itself records the request, before the exception: for a whole `bfstats
+backfill` (`install_handlers()`) and, in front of Prefect's own SIGTERM handler, while the steps
+run (`requested_on_signals()`). The step loop polls the request, the flow raises RunInterrupted
+from it, and the CLI reports a stop rather than the error it caused.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def _requesting(previous: dict[int, object]):
 def check() -> None:
     """Raise RunInterrupted in a worker thread once a stop was requested."""
     if _requested.is_set():
-        raise RunInterrupted(_signal[0] if _signal else signal.SIGTERM)
+        raise RunInterrupted(requested_signal() or signal.SIGTERM)
 
 
 @contextmanager
