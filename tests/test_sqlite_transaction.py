@@ -203,3 +203,25 @@ def test_a_full_disk_rolls_back_and_names_the_file_and_the_space(tmp_path, cache
             conn.execute("INSERT INTO t VALUES (2, 'small')")
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (2,)
         conn.close()
+
+
+def test_a_long_load_checkpoints_every_checkpoint_pages_so_the_wal_stays_bounded(tmp_path):
+    """Many small transactions writing three times CHECKPOINT_PAGES pages: the WAL file (whose
+    size is its high-water mark) grows to about CHECKPOINT_PAGES pages, is copied back into the
+    database and starts again; not at SQLite's default of every 1,000 pages, not without bound."""
+    from bfstats.sqlite_store.connection import CHECKPOINT_PAGES
+
+    path = tmp_path / "target.db"
+    conn = connect(path)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.execute("CREATE TABLE t (x INTEGER PRIMARY KEY, payload BLOB)")
+    wal = path.with_name(path.name + "-wal")
+    sizes = []
+    for _ in range(3 * CHECKPOINT_PAGES // 100):  # each about 100 pages of new rows
+        with transaction(conn):
+            conn.executemany("INSERT INTO t (payload) VALUES (?)", [(bytes(page_size),)] * 100)
+        sizes.append(wal.stat().st_size // page_size)
+    conn.close()
+
+    assert max(sizes) > 2_000  # not checkpointed at SQLite's default of 1,000 pages
+    assert max(sizes) < CHECKPOINT_PAGES + 500  # nor left to grow with the load

@@ -1,5 +1,13 @@
 """Opening the target file: autocommit mode (transactions are explicit), WAL journal, the busy
-timeout of the configuration, and the metadata brought to the version this code writes."""
+timeout of the configuration, and the metadata brought to the version this code writes.
+
+The WAL is copied back into the database (a checkpoint) every `CHECKPOINT_PAGES` pages rather than
+SQLite's default 1,000. Each checkpoint syncs the WAL and the database file, and those syncs, not
+the copying, were a third of a large load's time: staging ServerOnlineCounts (4.26 M rows in
+1,000-row transactions) took 16.3 s with checkpoints every 1,000 pages and 11.5 s every 10,000
+(ext4 on the project machine). The price is a WAL of up to that many pages beside the file (about
+40 MB with 4 KB pages); a publish, one transaction, passes its whole table through the WAL anyway.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,8 @@ from pathlib import Path
 from bfstats import config
 from bfstats.sqlite_store import metadata
 from bfstats.sqlite_store.errors import SqliteTargetError
+
+CHECKPOINT_PAGES = 10_000
 
 
 def connect(path: str | Path, *, create: bool = True, migrate: bool = True) -> sqlite3.Connection:
@@ -32,6 +42,7 @@ def connect(path: str | Path, *, create: bool = True, migrate: bool = True) -> s
     def prepare(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
         if migrate:
             metadata.migrate(conn)
 
