@@ -3,10 +3,12 @@ timeout of the configuration, and the metadata brought to the version this code 
 
 The WAL is copied back into the database (a checkpoint) every `CHECKPOINT_PAGES` pages rather than
 SQLite's default 1,000. Each checkpoint syncs the WAL and the database file, and those syncs, not
-the copying, were a third of a large load's time: staging ServerOnlineCounts (4.26 M rows in
-1,000-row transactions) took 16.3 s with checkpoints every 1,000 pages and 11.5 s every 10,000
-(ext4 on the project machine). The price is a WAL of up to that many pages beside the file (about
-40 MB with 4 KB pages); a publish, one transaction, passes its whole table through the WAL anyway.
+the copying, were a third of the SQLite side of a large load: measured alone, staging
+ServerOnlineCounts (4.26 M rows in 1,000-row transactions) took 16.3 s with checkpoints every
+1,000 pages and 11.5 s every 10,000 (ext4 on the project machine); within a whole backfill the
+difference was inside that machine's noise. The price is a WAL of up to that many pages beside the
+file (about 40 MB with 4 KB pages); a publish, one transaction, passes its whole table through
+the WAL anyway.
 """
 
 from __future__ import annotations
