@@ -92,6 +92,15 @@ def plans_for(path: Path | None, catalog) -> dict[str, sqlite_checks.TablePlan]:
         return {plan.table: plan for plan in sqlite_checks.plan(catalog, conn)}
 
 
+def plans_after(tmp_path, catalog, script: str) -> dict[str, sqlite_checks.TablePlan]:
+    """The checks of a file with the project's tables, once `script` has changed their schema."""
+    path = tmp_path / "altered.db"
+    create_tables(path, catalog, "project")
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(script)
+    return plans_for(path, catalog)
+
+
 def coverage_report(plans) -> str:
     return "\n".join(
         f"{table}.{column}: {'; '.join(what) or 'NOTHING'}"
@@ -158,28 +167,25 @@ def test_an_instant_that_leads_an_index_is_checked_by_its_distinct_values(tmp_pa
 
 
 def test_an_index_in_another_collation_is_not_walked(tmp_path, catalog):
-    path = tmp_path / "nocase.db"
-    create_tables(path, catalog, "project")
-    with closing(sqlite3.connect(path)) as conn:
-        conn.executescript(
-            'drop index "IX_ServerOnlineCounts_HourTimestamp";'
-            'create index "IX_ServerOnlineCounts_HourTimestamp" '
-            'on "ServerOnlineCounts" ("HourTimestamp" collate nocase);'
-        )
-    checks = plans_for(path, catalog)["ServerOnlineCounts"].checks
+    plans = plans_after(
+        tmp_path,
+        catalog,
+        'drop index "IX_ServerOnlineCounts_HourTimestamp";'
+        'create index "IX_ServerOnlineCounts_HourTimestamp" '
+        'on "ServerOnlineCounts" ("HourTimestamp" collate nocase);',
+    )
+    checks = plans["ServerOnlineCounts"].checks
     instant = [c for c in checks if c.test == "utc_instant"]
     assert [dict(c.arguments) for c in instant] == [{}]
 
 
 def test_a_table_without_key_or_not_null_gets_those_checks(tmp_path, catalog):
-    path = tmp_path / "relaxed.db"
-    create_tables(path, catalog, "project")
-    with closing(sqlite3.connect(path)) as conn:
-        conn.executescript(
-            'alter table "PlayerBestScores" rename to "strict";'
-            'create table "PlayerBestScores" as select * from "strict"; drop table "strict";'
-        )
-    plan = plans_for(path, catalog)["PlayerBestScores"]
+    plan = plans_after(
+        tmp_path,
+        catalog,
+        'alter table "PlayerBestScores" rename to "strict";'
+        'create table "PlayerBestScores" as select * from "strict"; drop table "strict";',
+    )["PlayerBestScores"]
     tests = {(c.test, c.column) for c in plan.checks}
     assert ("unique_key", None) in tests
     assert {column for test, column in tests if test == "not_null"} == {
