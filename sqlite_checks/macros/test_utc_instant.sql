@@ -7,9 +7,18 @@
     values are walked instead, one index seek each: a value that occurs in many rows is checked
     once, and the test fails with one row per bad value rather than per bad row.
 #}
+{% macro not_a_utc_instant(expression) %}
+    {%- set shape = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z" %}
+    {{ expression }} is not null
+    and (
+        typeof({{ expression }}) != 'text'
+        or {{ expression }} not glob '{{ shape }}'
+        or datetime({{ expression }}) is null
+    )
+{%- endmacro %}
+
 {% test utc_instant(model, column_name, distinct_by_index=false) %}
     {%- set column = adapter.quote(column_name) %}
-    {%- set shape = "[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9]Z" %}
     {%- if distinct_by_index %}
     with recursive walked (value) as (
         select min({{ column }}) from {{ model }}
@@ -21,22 +30,10 @@
 
     select value as {{ column }}
     from walked
-    where
-        value is not null
-        and (
-            typeof(value) != 'text'
-            or value not glob '{{ shape }}'
-            or datetime(value) is null
-        )
+    where {{ not_a_utc_instant("value") }}
     {%- else %}
     select {{ column }}
     from {{ model }}
-    where
-        {{ column }} is not null
-        and (
-            typeof({{ column }}) != 'text'
-            or {{ column }} not glob '{{ shape }}'
-            or datetime({{ column }}) is null
-        )
+    where {{ not_a_utc_instant(column) }}
     {%- endif %}
 {%- endtest %}
