@@ -105,6 +105,13 @@ def test_a_successful_run_prints_no_noise(reference):
     assert "6 of 6 services completed" in result.stderr
 
 
+def test_the_embedded_engine_yields_the_cpu_to_the_loads(reference):
+    _, _, result = reference
+    assert "Embedded ClickHouse threads run at nice 10 (BFSTATS_CLICKHOUSE_NICE)" in (
+        result.stdout + result.stderr
+    )
+
+
 @pytest.fixture(scope="module")
 def truncated_source(work):
     """A copy of the raw tables in another database, then TRUNCATEd: the source of a run
@@ -217,15 +224,20 @@ def tree(folder) -> dict[str, int]:
             {"BFSTATS_MIN_ROW_FRACTION": "1.5"},
             "BFSTATS_MIN_ROW_FRACTION is '1.5'; give a number from 0 to 1",
         ),
+        (
+            ["--as-of", AS_OF],
+            {"BFSTATS_CLICKHOUSE_NICE": "20"},
+            "BFSTATS_CLICKHOUSE_NICE='20' is not a nice value from 0 to 19",
+        ),
     ],
-    ids=["future-as-of", "min-row-fraction-above-1"],
+    ids=["future-as-of", "min-row-fraction-above-1", "clickhouse-nice-above-19"],
 )
 def test_usage_errors_exit_2_at_once_and_touch_nothing(
     work, reference, arguments, extra_env, message
 ):
     work, env = work
     reference_db, _, _ = reference
-    folder = work / f"usage-{len(extra_env)}"
+    folder = work / f"usage-{'-'.join(extra_env) or 'as-of'}"
     folder.mkdir()
     db = copy_db(reference_db, folder / "bfstats.db")
     before = tree(folder), db.read_bytes()

@@ -31,6 +31,7 @@ from bfstats import as_of as as_of_text
 from bfstats import catalog as catalog_module
 from bfstats import (
     config,
+    engine_priority,
     loader,
     mart_state,
     marts,
@@ -112,6 +113,7 @@ def check_parameters(batch_size: int, as_of: str | None) -> str | None:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
     config.min_row_fraction()  # raises UsageError before anything runs
+    engine_priority.configured_nice()
     if not as_of:
         return None
     instant = as_of_text.parse(as_of)
@@ -543,6 +545,8 @@ def run_services(
         try:
             target = config.load_target()
             check_clickhouse(target)
+            if target.kind == "chdb":
+                share_cores_with_the_engine(log)
         except BfstatsError as error:
             summary.record_safely(log, "the failure", ledger.fail, None, loading, str(error))
             raise
@@ -585,6 +589,18 @@ def run_services(
         results.update(recorder.results)
     ordered = [results[name] for name in catalog.names if name in results]
     return summary.Report(plan.as_of, sqlite_file, ordered)
+
+
+def share_cores_with_the_engine(log) -> None:
+    """The embedded engine's threads yield the CPU to the loads (bfstats.engine_priority)."""
+    nice = engine_priority.configured_nice()
+    if engine_priority.keep_engine_threads_low(nice):
+        log.info(
+            "Embedded ClickHouse threads run at nice %d (%s), so that the SQLite loads keep "
+            "their core while the next marts build",
+            nice,
+            engine_priority.NICE_ENV,
+        )
 
 
 def check_clickhouse(target: config.Target) -> None:
