@@ -338,6 +338,28 @@ def test_a_player_missing_from_the_lifetimes_fails_when_both_are_checked(landed,
     )
 
 
+def test_a_missing_player_counts_once_however_many_rows_name_it(landed, catalog):
+    """The relationships check looks each distinct player up once (sqlite_checks/macros/
+    test_relationships.sql): two rows of one unknown player are one failure, not two."""
+    path, counts = landed
+    with closing(sqlite3.connect(path)) as conn:
+        added = conn.execute(
+            """insert into "PlayerMapStats" select 'ghost', "MapName", "ServerGuid",
+               "TotalRounds", "TotalKills", "TotalDeaths", "TotalScore",
+               "TotalPlayTimeMinutes", "UpdatedAt"
+               from "PlayerMapStats" where "ServerGuid" <> '' limit 2"""
+        ).rowcount
+        conn.commit()
+    assert added == 2
+    map_stats = (catalog.table("PlayerMapStats"), counts["PlayerMapStats"] + 2)
+    lifetimes = (catalog.table("PlayerStatsLifetimes"), counts["PlayerStatsLifetimes"])
+
+    both = check_tables(path, [map_stats, lifetimes])
+    relationships = [o for o in both.outcomes if "relationships" in o.check]
+    assert [o.status for o in relationships] == ["fail"]
+    assert "failed with 1 failing row(s)" in relationships[0].message
+
+
 def test_a_row_count_mismatch_is_a_failed_check(landed, catalog):
     path, counts = landed
     result = check_table(path, catalog.table("PlayerMilestones"), counts["PlayerMilestones"] + 1)
