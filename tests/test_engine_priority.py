@@ -12,7 +12,7 @@ import sys
 import textwrap
 
 import pytest
-from bfstats import engine_priority
+from bfstats import config
 from bfstats.errors import UsageError
 
 # Threads of ClickHouse's pools, made by a query on two threads.
@@ -131,14 +131,14 @@ print(json.dumps({"started": started,
 @pytest.mark.parametrize(("text", "nice"), [(None, 10), ("", 10), ("0", 0), (" 19 ", 19), ("3", 3)])
 def test_the_nice_value_comes_from_the_environment(monkeypatch, text, nice):
     if text is None:
-        monkeypatch.delenv(engine_priority.NICE_ENV, raising=False)
+        monkeypatch.delenv(config.CLICKHOUSE_NICE_ENV, raising=False)
     else:
-        monkeypatch.setenv(engine_priority.NICE_ENV, text)
-    assert engine_priority.configured_nice() == nice
+        monkeypatch.setenv(config.CLICKHOUSE_NICE_ENV, text)
+    assert config.clickhouse_nice() == nice
 
 
 @pytest.mark.parametrize("text", ["20", "-1", "low", "2.5"])
 def test_a_bad_nice_value_is_a_usage_error(monkeypatch, text):
-    monkeypatch.setenv(engine_priority.NICE_ENV, text)
+    monkeypatch.setenv(config.CLICKHOUSE_NICE_ENV, text)
     with pytest.raises(UsageError, match=f"BFSTATS_CLICKHOUSE_NICE='{text}' is not a nice value"):
-        engine_priority.configured_nice()
+        config.clickhouse_nice()

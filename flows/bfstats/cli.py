@@ -129,7 +129,7 @@ def _catalog():
 
 
 def _cmd_backfill(args) -> int:
-    from bfstats import as_of, catalog, config, engine_priority, sqlite_store
+    from bfstats import as_of, catalog, config, sqlite_store
 
     # SIGTERM ends the run like Ctrl-C: recorded as interrupted, exit 143. (Prefect's flow engine
     # puts its own SIGTERM handler in front while the flow runs and then calls this one.)
@@ -145,7 +145,7 @@ def _cmd_backfill(args) -> int:
         raise UsageError(str(error)) from None
     path = config.sqlite_path(args.sqlite)
     config.min_row_fraction()  # a bad value is a usage error now, not a failed load per table
-    engine_priority.configured_nice()
+    config.clickhouse_nice()
     try:
         sqlite_store.preflight(path)
     except sqlite_store.SqliteTargetError as error:

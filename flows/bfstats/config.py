@@ -17,6 +17,8 @@ DEFAULT_SQLITE_PATH = "./data/bfstats.db"
 DEFAULT_CHDB_PATH = "./data/clickhouse"
 SQLITE_BUSY_TIMEOUT_ENV = "BFSTATS_SQLITE_BUSY_TIMEOUT"
 DEFAULT_SQLITE_BUSY_TIMEOUT = 60.0
+CLICKHOUSE_NICE_ENV = "BFSTATS_CLICKHOUSE_NICE"
+DEFAULT_CLICKHOUSE_NICE = 10
 
 
 def resolve(path: str | os.PathLike) -> Path:
@@ -29,23 +31,46 @@ def sqlite_path(override: str | os.PathLike | None = None) -> Path:
     return resolve(override or os.environ.get("BFSTATS_SQLITE_PATH") or DEFAULT_SQLITE_PATH)
 
 
-def sqlite_busy_timeout() -> float:
-    """Seconds a write waits for another connection's lock on the SQLite file before failing."""
-    text = os.environ.get(SQLITE_BUSY_TIMEOUT_ENV, "").strip()
+def _number_setting(name: str, default, convert, valid, wanted: str):
+    """The environment setting `name` (`default` when unset or blank) converted by `convert`;
+    a value it cannot convert, or that `valid` refuses, is a usage error."""
+    text = os.environ.get(name, "").strip()
     if not text:
-        return DEFAULT_SQLITE_BUSY_TIMEOUT
+        return default
     try:
-        seconds = float(text)
+        value = convert(text)
     except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
+        value = None
+    if value is None or not valid(value):
         from bfstats.errors import UsageError
 
-        raise UsageError(
-            f"{SQLITE_BUSY_TIMEOUT_ENV}={text!r} is not a number of seconds (0 or more); "
-            f"unset it for the default of {DEFAULT_SQLITE_BUSY_TIMEOUT:g}"
-        )
-    return seconds
+        raise UsageError(f"{name}={text!r} is not {wanted}")
+    return value
+
+
+def sqlite_busy_timeout() -> float:
+    """Seconds a write waits for another connection's lock on the SQLite file before failing."""
+    return _number_setting(
+        SQLITE_BUSY_TIMEOUT_ENV,
+        DEFAULT_SQLITE_BUSY_TIMEOUT,
+        float,
+        lambda seconds: 0 <= seconds < float("inf"),
+        "a number of seconds (0 or more); unset it for the default of "
+        f"{DEFAULT_SQLITE_BUSY_TIMEOUT:g}",
+    )
+
+
+def clickhouse_nice() -> int:
+    """The nice value of the embedded engine's threads (bfstats.engine_priority); 0: as the
+    Python threads."""
+    return _number_setting(
+        CLICKHOUSE_NICE_ENV,
+        DEFAULT_CLICKHOUSE_NICE,
+        int,
+        lambda nice: 0 <= nice <= 19,
+        "a nice value from 0 to 19; 0 leaves the embedded ClickHouse threads at the Python "
+        f"threads' priority, unset it for {DEFAULT_CLICKHOUSE_NICE}",
+    )
 
 
 def chdb_path() -> Path:

@@ -32,32 +32,11 @@ import os
 import threading
 from pathlib import Path
 
-NICE_ENV = "BFSTATS_CLICKHOUSE_NICE"
-DEFAULT_NICE = 10
 RESCAN_SECONDS = 0.5
 _TASKS = Path("/proc/self/task")
 
 _started: int | None = None  # the nice value of this process's watcher, once it runs
 _start_lock = threading.Lock()
-
-
-def configured_nice() -> int:
-    """`BFSTATS_CLICKHOUSE_NICE`: 0 to 19, default 10; anything else is a usage error."""
-    text = os.environ.get(NICE_ENV, "").strip()
-    if not text:
-        return DEFAULT_NICE
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 19:
-        from bfstats.errors import UsageError
-
-        raise UsageError(
-            f"{NICE_ENV}={text!r} is not a nice value from 0 to 19; 0 leaves the embedded "
-            f"ClickHouse threads at the Python threads' priority, unset it for {DEFAULT_NICE}"
-        )
-    return value
 
 
 def _stat(task: Path) -> tuple[str, int] | None:

@@ -113,7 +113,7 @@ def check_parameters(batch_size: int, as_of: str | None) -> str | None:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
     config.min_row_fraction()  # raises UsageError before anything runs
-    engine_priority.configured_nice()
+    config.clickhouse_nice()
     if not as_of:
         return None
     instant = as_of_text.parse(as_of)
@@ -593,13 +593,13 @@ def run_services(
 
 def share_cores_with_the_engine(log) -> None:
     """The embedded engine's threads yield the CPU to the loads (bfstats.engine_priority)."""
-    nice = engine_priority.configured_nice()
+    nice = config.clickhouse_nice()
     if engine_priority.keep_engine_threads_low(nice):
         log.info(
             "Embedded ClickHouse threads run at nice %d (%s), so that the SQLite loads keep "
             "their core while the next marts build",
             nice,
-            engine_priority.NICE_ENV,
+            config.CLICKHOUSE_NICE_ENV,
         )
 
 
