@@ -35,7 +35,7 @@ from pathlib import Path
 RESCAN_SECONDS = 0.5
 _TASKS = Path("/proc/self/task")
 
-_started: int | None = None  # the nice value of this process's watcher, once it runs
+_watching = False  # the watcher runs in this process (one per process)
 _start_lock = threading.Lock()
 
 
@@ -95,13 +95,13 @@ def lower_engine_threads(nice: int) -> int:
 def keep_engine_threads_low(nice: int) -> bool:
     """Start the daemon thread that keeps the engine's threads at `nice`, once per process.
     Returns whether it runs (not for 0, nor where threads cannot be listed)."""
-    global _started
+    global _watching
     if nice == 0 or not _TASKS.is_dir():
         return False
     with _start_lock:
-        if _started is not None:
+        if _watching:
             return True
-        _started = nice
+        _watching = True
     lower_engine_threads(nice)
     threading.Thread(target=_rescan, args=(nice,), name="clickhouse-nice", daemon=True).start()
     return True
