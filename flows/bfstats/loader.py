@@ -40,6 +40,7 @@ from bfstats.sqlite_store import (
     table_exists,
     transaction,
 )
+from bfstats.sqlite_store.row_insert import RowInsert
 
 PREFETCH_BATCHES = 8
 # ClickHouse hands over blocks of this many rows; they are re-cut into `batch_size` batches.
@@ -135,12 +136,6 @@ class _Prefetcher:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
-
-
-def _insert_sql(table: str, spec: TableSpec) -> str:
-    columns = ", ".join(quote(c.sqlite_name) for c in spec.columns)
-    marks = ", ".join("?" for _ in spec.columns)
-    return f"INSERT INTO {quote(table)} ({columns}) VALUES ({marks})"  # noqa: S608 - quoted
 
 
 def _copy_sql(source: str, target: str, spec: TableSpec) -> str:
@@ -284,7 +279,7 @@ def _stream_into_staging(
 ) -> int:
     query = extract_query.rows_query(spec, after_key)
     key_positions = extract_query.key_positions(spec)
-    insert = _insert_sql(staging, spec)
+    insert = RowInsert(conn, staging, [c.sqlite_name for c in spec.columns])
     blocks = rows_of(
         source.stream(query.name, query.sql, query.parameters, max(batch_size, READ_BLOCK_ROWS))
     )
@@ -299,7 +294,7 @@ def _stream_into_staging(
                 ) as span,
                 transaction(conn, what=f"loading {spec.sqlite_table}"),
             ):
-                conn.executemany(insert, batch)
+                insert.write(conn, batch)
                 last = batch[-1]
                 checkpoints.advance(spec.sqlite_table, [last[i] for i in key_positions], len(batch))
                 span.row_count = len(batch)
