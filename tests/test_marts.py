@@ -457,3 +457,43 @@ def test_as_of_var_rejects_anything_but_a_valid_utc_instant(build, value):
     outcome, _ = _compile_as_of(value)
     assert not outcome.success
     assert "as_of" in " ".join(outcome.messages.values())
+
+
+def test_unique_combination_reports_each_repeated_key_once(build):
+    """The composite-key test (macros/tests/unique_combination.sql) finds repeated keys through a
+    hash of the key first: one key on three rows and another on two are two failures."""
+    from bfstats import dbt_invoke
+
+    table = f"{_quote(TARGET_DATABASE)}.{_quote('player_map_stats')}"
+    marker = 987_654_321  # total_rounds of the added rows, so that they can be taken out again
+    first, second = build.marts["player_map_stats"].rows[:2]
+    columns = [name for name, _ in build.marts["player_map_stats"].columns]
+    for row, copies in ((first, 2), (second, 1)):
+        keys = " and ".join(
+            f"{_quote(c)} = {_literal(row[c])}" for c in ("player_name", "map_name", "server_guid")
+        )
+        values = ", ".join(str(marker) if c == "total_rounds" else _quote(c) for c in columns)
+        for _ in range(copies):
+            build.session.query(
+                f"insert into {table} select {values} from {table} where {keys}"
+                f" and total_rounds <> {marker}"
+            )
+    try:
+        outcome = dbt_invoke.run(
+            ["test", "--select", "player_map_stats,test_name:unique_combination"], DBT_VARS
+        )
+        assert not outcome.success
+        assert outcome.tests_run() == 1
+        (message,) = outcome.messages.values()
+        assert "Got 2 results" in message
+    finally:
+        build.session.query(
+            f"alter table {table} delete where total_rounds = {marker} settings mutations_sync = 1"
+        )
+    assert dbt_invoke.run(
+        ["test", "--select", "player_map_stats,test_name:unique_combination"], DBT_VARS
+    ).success
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
