@@ -78,6 +78,10 @@ class DbtOutcome:
     seconds: float = 0.0  # dbt's own time, without the wait for another invocation to end
     waited: float = 0.0  # the wait for the invocations queued before it
 
+    def tests_run(self) -> int:
+        """The data tests among the nodes (not the project's on-run-start/end hooks)."""
+        return sum(1 for uid in self.node_status if uid.startswith("test."))
+
     def failed_nodes(self) -> set[str]:
         return {uid for uid, status in self.node_status.items() if status in FAILED_STATUSES}
 

@@ -248,7 +248,7 @@ def test_mart(mart: marts.Mart, built: MartBuild, run: RunSettings) -> int:
         log.info("%s: its data tests passed for this build already", mart.model)
         return 0
     outcome = marts.test(mart, run.as_of, run.target)
-    tested = len(outcome.node_status) if outcome else 0
+    tested = outcome.tests_run() if outcome else 0
     with (
         closing(connect(run.sqlite_path)) as conn,
         transaction(conn, what=f"recording the tests of {mart.model}"),
