@@ -187,7 +187,15 @@ def plan(
     """The checks of every catalog table in the file behind `conn` (None: a file without them)."""
     specs = [spec for service in catalog.services() for spec in service.tables]
     if tests is None:
-        tests = mart_tests.load(spec.model for spec in specs)
+        # A catalog read from a parsed Manifest (the flow's) has the tests at hand; reading them
+        # from the YAML files again cost 0.12 s of CPU per check invocation (PyYAML).
+        models = [spec.model for spec in specs]
+        manifest = getattr(catalog, "manifest", None)
+        tests = (
+            mart_tests.from_manifest(manifest, models)
+            if manifest is not None
+            else mart_tests.load(models)
+        )
     tests = list(tests)
     by_model = {spec.model: spec for spec in specs}
     plans = {spec.model: _plan_schema(spec, _schema(conn, spec)) for spec in specs}
