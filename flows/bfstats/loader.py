@@ -4,8 +4,9 @@ The rows go first into a staging table `_bfstats_staging_<Table>` in primary-key
 batch commits in one transaction with its checkpoint, so a crash loses nothing and a rerun
 continues after the last committed key. When every row is there, one transaction puts them in
 place - readers see the old contents or the new ones, never a half-loaded table. Two shapes,
-whichever writes less (at scale 1 in `backfill all`, ServerOnlineCounts staged and published in
-14.5 s + 6.4 s into a new file, 12.5 s + 17.2 s into the API's):
+each the one that writes less for its target (at scale 1 in `backfill all`, ServerOnlineCounts
+stages and publishes in 14.5 s + 6.4 s into a new file, 12.5 s + 17.2 s into the API's file,
+where the rows have to be copied):
 - the target is the empty table this project just created (a new file): the staging table has
   the target's DDL, key included, and is renamed onto it; then the secondary indexes are built;
 - the target holds rows (often it is the API's own, created by EF Core): the staging table has
