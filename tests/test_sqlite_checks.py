@@ -166,6 +166,73 @@ def test_an_instant_that_leads_an_index_is_checked_by_its_distinct_values(tmp_pa
     assert walked == {("ServerOnlineCounts", "HourTimestamp")}
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+def test_with_the_runs_as_of_each_as_of_column_must_hold_exactly_it(tmp_path, catalog, shape):
+    """SPEC: UpdatedAt = as_of. Given the run's as_of, the column named by the mart's
+    meta.sqlite_as_of_column is compared with it (one text comparison per row) instead of being
+    parsed; every other instant column keeps its utc_instant check."""
+    path = tmp_path / "checked.db"
+    create_tables(path, catalog, shape)
+    with closing(sqlite3.connect(path)) as conn:
+        plans = {p.table: p for p in sqlite_checks.plan(catalog, conn, as_of=datasets.AS_OF)}
+
+    equals = {
+        (check.table, check.column, dict(check.arguments)["value"])
+        for plan in plans.values()
+        for check in plan.checks
+        if check.test == "equals"
+    }
+    with_updated_at = {
+        spec.sqlite_table for spec in specs(catalog) if "updated_at" in spec_columns(spec)
+    }
+    assert len(with_updated_at) == 5
+    assert equals == {(table, "UpdatedAt", datasets.AS_OF_ISO) for table in with_updated_at}
+    instants = {
+        (check.table, check.column)
+        for plan in plans.values()
+        for check in plan.checks
+        if check.test == "utc_instant"
+    }
+    assert not {column for _, column in instants} & {"UpdatedAt"}
+    assert ("PlayerServerStats", "HighestScoreTime") in instants
+    assert not [p.uncovered() for p in plans.values() if p.uncovered()]
+
+
+def spec_columns(spec) -> set[str]:
+    return {column.name for column in spec.columns}
+
+
+def test_an_updated_at_of_another_instant_fails_against_the_runs_as_of(landed, catalog):
+    """A well-formed instant that is not the run's as_of passes the format check of a file
+    checked alone, and fails the check of the run that published the table."""
+    path, counts = landed
+    with closing(sqlite3.connect(path)) as conn:
+        changed = conn.execute(
+            """update "PlayerMapStats" set "UpdatedAt" = '2024-03-13T11:00:00Z'
+               where rowid = (select min(rowid) from "PlayerMapStats")"""
+        ).rowcount
+        conn.commit()
+    assert changed == 1
+    spec, rows = catalog.table("PlayerMapStats"), counts["PlayerMapStats"]
+
+    assert check_table(path, spec, rows).ok
+    result = check_table(path, spec, rows, as_of=datasets.AS_OF_ISO)
+    failed = [(o.check, o.status, o.message) for o in result.outcomes if o.status != "pass"]
+    assert len(failed) == 1, failed
+    check, status, message = failed[0]
+    assert check.startswith("source_equals_target_PlayerMapStats_UpdatedAt") and status == "fail"
+    assert "failed with 1 failing row(s)" in message
+
+
+def test_checks_pass_with_the_runs_as_of_on_the_hand_built_dataset(landed, catalog):
+    path, counts = landed
+    result = check_tables(
+        path, [(catalog.table(t), n) for t, n in counts.items()], as_of=datasets.AS_OF
+    )
+    assert result.ok, result.problems
+    assert sum(1 for o in result.outcomes if "_equals_" in o.check) == 5
+
+
 def test_an_index_in_another_collation_is_not_walked(tmp_path, catalog):
     plans = plans_after(
         tmp_path,

@@ -2,7 +2,8 @@
 
 Everything here is read from the dbt project itself: each mart declares in its YAML `meta`
 which service loads it (`service`), the SQLite table (`sqlite_table`), the primary key
-(`sqlite_primary_key`) and the secondary indexes (`sqlite_indexes`), and its contract gives
+(`sqlite_primary_key`), the secondary indexes (`sqlite_indexes`) and, where it has one, the
+column that holds the run's `as_of` (`sqlite_as_of_column`), and its contract gives
 the ClickHouse type of every column. Python holds no second copy of those facts.
 """
 
@@ -50,6 +51,8 @@ class TableSpec:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]  # model column names, in key order
     indexes: tuple[tuple[str, ...], ...]  # model column names of each secondary index
+    # The model column that holds the run's as_of on every row (meta.sqlite_as_of_column).
+    as_of_column: str | None = None
 
     def column(self, name: str) -> Column:
         for column in self.columns:
@@ -171,10 +174,12 @@ def _table_spec(node) -> TableSpec:
         columns=columns,
         primary_key=tuple(meta.get("sqlite_primary_key") or ()),
         indexes=tuple(tuple(index) for index in meta.get("sqlite_indexes") or ()),
+        as_of_column=meta.get("sqlite_as_of_column"),
     )
     if not spec.primary_key:
         raise CatalogError(f"model {node.name} has no sqlite_primary_key in its meta")
-    for name in (*spec.primary_key, *(c for index in spec.indexes for c in index)):
+    as_of_column = (spec.as_of_column,) if spec.as_of_column else ()
+    for name in (*spec.primary_key, *(c for index in spec.indexes for c in index), *as_of_column):
         spec.column(name)
     return spec
 

@@ -310,7 +310,7 @@ def check_table(
     """The row count equals the mart's, then the table's dbt-sqlite checks."""
     log = logger()
     log.info("%s: checking the published table", spec.sqlite_table)
-    result = reconcile.check_table(run.sqlite_path, spec, published.rows)
+    result = reconcile.check_table(run.sqlite_path, spec, published.rows, as_of=run.as_of)
     result.raise_if_failed()
     log.info(
         "%s: %d checks passed in %.1fs (%s)",
@@ -342,7 +342,7 @@ def check_across_tables(specs: list[catalog_module.TableSpec], run: RunSettings)
     finally:
         conn.close()
     result = reconcile.check_tables(
-        run.sqlite_path, [(spec, None) for spec in published], across_only=True
+        run.sqlite_path, [(spec, None) for spec in published], across_only=True, as_of=run.as_of
     )
     result.raise_if_failed()
     logger().info(

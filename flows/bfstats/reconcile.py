@@ -129,11 +129,16 @@ def _open(conn_or_path):
 
 
 def check_table(
-    conn_or_path, spec: TableSpec, rows_expected: int, *, catalog: Catalog | None = None
+    conn_or_path,
+    spec: TableSpec,
+    rows_expected: int,
+    *,
+    catalog: Catalog | None = None,
+    as_of: str | None = None,
 ) -> CheckResult:
     """Row count and the generated dbt-sqlite checks of one published table. Checks that read
     another table too (relationships, cross-table singular tests) need check_tables."""
-    return check_tables(conn_or_path, [(spec, rows_expected)], catalog=catalog)
+    return check_tables(conn_or_path, [(spec, rows_expected)], catalog=catalog, as_of=as_of)
 
 
 def check_tables(
@@ -142,10 +147,12 @@ def check_tables(
     *,
     catalog: Catalog | None = None,
     across_only: bool = False,
+    as_of: str | None = None,
 ) -> CheckResult:
     """Row counts (skipped where the expected count is None) and the generated dbt-sqlite
     checks of several published tables in one dbt invocation, cross-table checks among them
-    included. `conn_or_path`: an open connection to the file, or its path."""
+    included. `conn_or_path`: an open connection to the file, or its path. `as_of`: the run
+    that published them (their as_of columns must hold it), None for a file checked alone."""
     started = time.perf_counter()
     sqlite_file, connection = _open(conn_or_path)
     result = CheckResult(sqlite_file, [spec.sqlite_table for spec, _ in tables])
@@ -153,7 +160,7 @@ def check_tables(
         for spec, expected in tables:
             if expected is not None:
                 result.outcomes.append(_row_count(conn, spec, expected))
-        plans = sqlite_checks.plan(catalog or catalog_module.load(), conn)
+        plans = sqlite_checks.plan(catalog or catalog_module.load(), conn, as_of=as_of)
     yaml_text = sqlite_checks.render_yaml(plans)
     try:
         tests = check_project.run_tests(
