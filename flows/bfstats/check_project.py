@@ -186,13 +186,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sqlite", help="the SQLite file (default: $BFSTATS_SQLITE_PATH)")
     parser.add_argument("--coverage", action="store_true", help="print what checks each column")
+    parser.add_argument(
+        "--as-of",
+        help="the run's as_of: the tables' as_of columns (UpdatedAt) must hold exactly it, as in "
+        "the run's own checks (default: they must hold an instant)",
+    )
     args = parser.parse_args(argv)
     sqlite_file = config.sqlite_path(args.sqlite)
     if not sqlite_file.is_file():
         print(f"SQLite file {sqlite_file} does not exist; pass --sqlite", file=sys.stderr)
         return 2
     with closing(sqlite3.connect(f"{sqlite_file.as_uri()}?mode=ro", uri=True)) as conn:
-        plans = sqlite_checks.plan(catalog.load(), conn)
+        plans = sqlite_checks.plan(catalog.load(), conn, as_of=args.as_of)
     root, _ = write_project(sqlite_checks.render_yaml(plans))
     print(f"wrote {root / MODELS_FILE}")
     if args.coverage:
