@@ -1,5 +1,6 @@
 {#
-    A post-hook of the largest build, player_map_stats (models/player_stats/_player_stats.yml).
+    A post-hook of the largest build, player_map_stats, set in dbt_project.yml (a hook in the
+    model's YAML would be rendered while dbt parses, before this macro is known).
     On the embedded engine (target type `chdb`) it hands the memory that the build's queries
     freed back to the operating system at once. ClickHouse's allocator (jemalloc) keeps freed
     pages for seconds in case they are needed again, and the embedded engine lives in the
