@@ -251,3 +251,45 @@ def test_harmless_differences_load_and_are_logged_once_per_table(flow_setup, tmp
         "PlayerServerStats: note: column `Comment`: only in SQLite (nullable); the backfill "
         "leaves it so",
     ]
+
+
+# What an application may add around the API's analytics tables: a view over one, a trigger on
+# another that keeps a log, and the planner statistics of ANALYZE.
+AROUND_SQL = """
+CREATE VIEW "BusyServers" AS
+    SELECT "ServerGuid", max("PeakPlayers") AS "Peak" FROM "ServerOnlineCounts" GROUP BY 1;
+CREATE TABLE "MilestoneLog" ("PlayerName" TEXT NOT NULL, "Milestone" INTEGER NOT NULL);
+CREATE TRIGGER "TR_PlayerMilestones_Log" AFTER INSERT ON "PlayerMilestones" BEGIN
+    INSERT INTO "MilestoneLog" VALUES (NEW."PlayerName", NEW."Milestone");
+END;
+ANALYZE;
+"""
+
+
+def test_views_triggers_and_statistics_around_the_apis_tables_survive_the_publish(
+    flow_setup, tmp_path
+):
+    db = api_file(tmp_path / "around.db")
+    with closing(sqlite3.connect(db)) as conn:
+        conn.executescript(AROUND_SQL)
+        statistics = conn.execute("SELECT * FROM sqlite_stat1 ORDER BY 1, 2").fetchall()
+    assert {row[0] for row in statistics} >= {"ServerOnlineCounts", "PlayerMilestones"}
+    schema_before = schema(db)
+
+    state = flow_setup(db, services=["server-online-counts", "player-milestones"])
+    assert state.is_completed(), state.message
+    for table in ("ServerOnlineCounts", "PlayerMilestones"):
+        assert_holds_the_expected_rows(db, table)
+    assert schema(db) == schema_before
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT * FROM sqlite_stat1 ORDER BY 1, 2").fetchall() == statistics
+        # The view reads the published table.
+        assert conn.execute('SELECT count(*) FROM "BusyServers"').fetchone()[0] == len(
+            {row["server_guid"] for row in datasets.EXPECTED["server_online_counts"]}
+        )
+        # The table with a trigger had its rows copied: the trigger saw every published row.
+        logged = conn.execute('SELECT * FROM "MilestoneLog" ORDER BY 1, 2').fetchall()
+        published = conn.execute(
+            'SELECT "PlayerName", "Milestone" FROM "PlayerMilestones" ORDER BY 1, 2'
+        ).fetchall()
+    assert logged == published and published
