@@ -75,3 +75,13 @@ def test_a_repeated_key_fails_the_write_and_the_transaction_keeps_nothing(tmp_pa
 def test_a_table_needs_a_column(tmp_path):
     with closing(sqlite3.connect(tmp_path / "t.db")) as conn, pytest.raises(ValueError):
         RowInsert(conn, "t", [])
+
+
+def test_flat_values_land_as_the_rows_they_spell(tmp_path):
+    rows = _rows(ROWS_PER_STATEMENT + 3)
+    with closing(_table(tmp_path / "t.db")) as conn:
+        insert = RowInsert(conn, 'odd "table"', COLUMNS)
+        insert.write_values(conn, [value for row in rows for value in row])
+        assert _read(conn) == rows
+        with pytest.raises(ValueError, match="not whole rows of 4 columns"):
+            insert.write_values(conn, ["x", 1, 1.0])

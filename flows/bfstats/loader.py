@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 from bfstats import config, extract_query, reconcile, stopping, telemetry
 from bfstats.catalog import TableSpec
-from bfstats.clickhouse_source import rows_of
 from bfstats.errors import BfstatsError
 from bfstats.progress import TableProgress, logger
+from bfstats.row_batches import FlatBatch, flat_batches
 from bfstats.sqlite_schema import ddl, drift
 from bfstats.sqlite_store import (
     STAGING_PREFIX,
@@ -78,22 +78,10 @@ def staging_name(spec: TableSpec) -> str:
     return f"{STAGING_PREFIX}{spec.sqlite_table}"
 
 
-def _batches(rows: Iterator[list[tuple]], size: int) -> Iterator[list[tuple]]:
-    """Re-cut ClickHouse's blocks into exactly `size` rows (the last one shorter)."""
-    pending: list[tuple] = []
-    for block in rows:
-        pending.extend(block)
-        while len(pending) >= size:
-            yield pending[:size]
-            del pending[:size]
-    if pending:
-        yield pending
-
-
 class _Prefetcher:
     """Runs the ClickHouse read in a thread, `PREFETCH_BATCHES` batches ahead of the writer."""
 
-    def __init__(self, batches: Iterator[list[tuple]]):
+    def __init__(self, batches: Iterator[FlatBatch]):
         self._queue: queue.Queue = queue.Queue(maxsize=PREFETCH_BATCHES)
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -282,10 +270,10 @@ def _stream_into_staging(
     query = extract_query.rows_query(spec, after_key)
     key_positions = extract_query.key_positions(spec)
     insert = RowInsert(conn, staging, [c.sqlite_name for c in spec.columns])
-    blocks = rows_of(
-        source.stream(query.name, query.sql, query.parameters, max(batch_size, READ_BLOCK_ROWS))
+    blocks = source.stream(
+        query.name, query.sql, query.parameters, max(batch_size, READ_BLOCK_ROWS)
     )
-    reader = _Prefetcher(_batches(blocks, batch_size))
+    reader = _Prefetcher(flat_batches(blocks, batch_size))
     rows_read = 0
     try:
         for batch in reader:
@@ -296,12 +284,12 @@ def _stream_into_staging(
                 ) as span,
                 transaction(conn, what=f"loading {spec.sqlite_table}"),
             ):
-                insert.write(conn, batch)
-                last = batch[-1]
-                checkpoints.advance(spec.sqlite_table, [last[i] for i in key_positions], len(batch))
-                span.row_count = len(batch)
-            rows_read += len(batch)
-            progress.advance(len(batch))
+                insert.write_values(conn, batch.values)
+                last = batch.row(-1)
+                checkpoints.advance(spec.sqlite_table, [last[i] for i in key_positions], batch.rows)
+                span.row_count = batch.rows
+            rows_read += batch.rows
+            progress.advance(batch.rows)
     finally:
         reader.stop()
     return rows_read

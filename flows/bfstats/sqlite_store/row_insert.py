@@ -33,6 +33,7 @@ class RowInsert:
         names = ", ".join(quote(c) for c in columns)
         self._head = f"INSERT INTO {quote(table)} ({names}) VALUES "  # noqa: S608 - quoted
         self._tuple = "(" + ", ".join("?" for _ in columns) + ")"
+        self._width = len(columns)
         variable_limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self.rows_per_statement = max(1, min(ROWS_PER_STATEMENT, variable_limit // len(columns)))
         self._full = self._statement(self.rows_per_statement)
@@ -42,8 +43,15 @@ class RowInsert:
 
     def write(self, conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
         """Insert `rows` (in the caller's transaction), in their order."""
-        step = self.rows_per_statement
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            sql = self._full if len(chunk) == step else self._statement(len(chunk))
-            conn.execute(sql, list(chain.from_iterable(chunk)))
+        self.write_values(conn, list(chain.from_iterable(rows)))
+
+    def write_values(self, conn: sqlite3.Connection, values: list) -> None:
+        """Insert rows given as one flat list, row after row (`bfstats.row_batches`)."""
+        if len(values) % self._width:
+            raise ValueError(f"{len(values)} values are not whole rows of {self._width} columns")
+        step = self.rows_per_statement * self._width
+        for start in range(0, len(values), step):
+            chunk = values[start : start + step]
+            rows = len(chunk) // self._width
+            sql = self._full if rows == self.rows_per_statement else self._statement(rows)
+            conn.execute(sql, chunk)
