@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from contextlib import closing
 
 import pytest
 from bfstats.sqlite_store import (
@@ -225,3 +226,23 @@ def test_a_long_load_checkpoints_every_checkpoint_pages_so_the_wal_stays_bounded
 
     assert max(sizes) > 2_000  # not checkpointed at SQLite's default of 1,000 pages
     assert max(sizes) < CHECKPOINT_PAGES + 500  # nor left to grow with the load
+
+
+def test_the_writers_index_builds_may_sort_on_a_helper_thread(tmp_path):
+    """SQLite sorts on one thread unless told otherwise (its default worker threads: 0); the
+    writer's connection lets CREATE INDEX use SORTER_THREADS, and the index comes out whole."""
+    from bfstats.sqlite_store.connection import SORTER_THREADS
+
+    assert SORTER_THREADS >= 2
+    with closing(sqlite3.connect(tmp_path / "plain.db")) as plain:
+        assert plain.execute("PRAGMA threads").fetchone() == (0,)
+    conn = connect(tmp_path / "target.db")
+    assert conn.execute("PRAGMA threads").fetchone() == (SORTER_THREADS,)
+    conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    with transaction(conn):
+        conn.executemany(
+            "INSERT INTO t VALUES (?, ?)", ((i, f"{-i % 997:05d}") for i in range(50_000))
+        )
+        conn.execute("CREATE INDEX ix ON t (v)")
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()

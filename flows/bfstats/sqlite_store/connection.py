@@ -9,6 +9,10 @@ ServerOnlineCounts (4.26 M rows in 1,000-row transactions) took 16.3 s with chec
 difference was inside that machine's noise. The price is a WAL of up to that many pages beside the
 file (about 40 MB with 4 KB pages); a publish, one transaction, passes its whole table through
 the WAL anyway.
+
+Sorts may use `SORTER_THREADS` threads (`PRAGMA threads`; SQLite's default is none): the index
+builds of a publish sort every row of the table, and ServerOnlineCounts' two indexes build in
+4.7 s instead of 5.1 s (scale 1) with a helper thread.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from bfstats.sqlite_store import metadata
 from bfstats.sqlite_store.errors import SqliteTargetError
 
 CHECKPOINT_PAGES = 10_000
+SORTER_THREADS = 2
 
 
 def connect(path: str | Path, *, create: bool = True, migrate: bool = True) -> sqlite3.Connection:
@@ -45,6 +50,7 @@ def connect(path: str | Path, *, create: bool = True, migrate: bool = True) -> s
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA threads = {SORTER_THREADS}")
         if migrate:
             metadata.migrate(conn)
 
