@@ -74,11 +74,7 @@ def swap_in(conn: sqlite3.Connection, staging: str, table: str) -> None:
     """Drop `table` and rename `staging` onto it, then re-create its secondary indexes and put
     its statistics back. Inside the caller's transaction: readers see the old table or the new
     one."""
-    indexes = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
-        "AND sql IS NOT NULL ORDER BY name",
-        (table,),
-    ).fetchall()
+    indexes = secondary_indexes(conn, table)
     statistics = _statistics(conn, table)
     conn.execute(f"DROP TABLE {quote(table)}")
     legacy = conn.execute("PRAGMA legacy_alter_table").fetchone()[0]
@@ -87,10 +83,19 @@ def swap_in(conn: sqlite3.Connection, staging: str, table: str) -> None:
         conn.execute(f"ALTER TABLE {quote(staging)} RENAME TO {quote(table)}")
     finally:
         conn.execute(f"PRAGMA legacy_alter_table = {'ON' if legacy else 'OFF'}")
-    for (create,) in indexes:
+    for _, create in indexes:
         conn.execute(create)
     if statistics:
         conn.executemany("INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)", statistics)
+
+
+def secondary_indexes(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
+    """(name, stored CREATE statement) of the table's own indexes, not its key's."""
+    return conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+        "AND sql IS NOT NULL ORDER BY name",
+        (table,),
+    ).fetchall()
 
 
 def _statistics(conn: sqlite3.Connection, table: str) -> list[tuple]:
