@@ -314,7 +314,8 @@ def _publish(conn, spec: TableSpec, staging: str, rows: int, checkpoints: Checkp
         transaction(
             conn,
             what=f"publishing {table}",
-            # The rows are copied within one transaction: their pages pass through the WAL too.
+            # One transaction: a copy's rows, a rename's index builds and the old table's freed
+            # pages (zeroed where SQLite is built with SECURE_DELETE) pass through the WAL.
             space_needed=lambda: 3 * table_bytes(conn, staging),
         ),
     ):
