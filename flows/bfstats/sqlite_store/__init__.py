@@ -7,6 +7,7 @@ go through `quote()`. One module per job:
 - `connection`: open it (WAL, busy timeout), metadata migrated
 - `transaction`: the one transaction helper (lock waits, rollback, failed COMMIT, full disk)
 - `row_insert`: a batch of rows in multi-row INSERT statements
+- `table_swap`: a staging table built from a table's own definition, renamed onto it
 - `metadata`: schema versions and ordered migrations of the `_bfstats_*` tables
 - `ledger`, `checkpoints`, `builds`: the rows of `_bfstats_runs`, `_bfstats_checkpoints`,
   `_bfstats_builds`
