@@ -6,7 +6,8 @@
   BFSTATS_MIN_ROW_FRACTION are usage errors that touch nothing;
 - an explicit `--as-of` other than a completed run's runs every service again;
 - an engine directory held by another process fails every selected service with that reason;
-- missing source tables are explained once; a successful run prints no noise;
+- missing source tables are explained once; a successful run prints no noise, and ends
+  its process at once after its last logs reached the Prefect API;
 - a failing ClickHouse data test fails its service and publishes nothing, the others complete;
 - a failing service read back through the Prefect API: one ERROR record without traceback, the
   final state message, the summary artifact, deterministic task run names;
@@ -103,6 +104,27 @@ def test_a_successful_run_prints_no_noise(reference):
     for text in NOISE:
         assert text not in output, f"{text!r} in the output of a successful run"
     assert "6 of 6 services completed" in result.stderr
+
+
+def test_a_completed_backfill_ends_its_process_after_sending_its_last_logs(work, prefect_server):
+    """A completed backfill ends its process without the interpreter's teardown (cli
+    `_end_process`), but only after Prefect's workers sent what they held: with a running
+    server, the run's last records are in the API (without the drain, most of a short run's
+    records were lost). Nothing is left open: no WAL beside the file, no leaked semaphores, and
+    the next command opens the engine's directory."""
+    work, env = work
+    db = work / "ends-at-once.db"
+    arguments = ("backfill", "player-milestones", "--as-of", AS_OF, "--sqlite", str(db))
+    result = bfstats(*arguments, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # Before anything here opens the file (a read-only connection leaves its own -wal, -shm).
+    assert not [path.name for path in work.glob("ends-at-once.db-*")]
+    assert "leaked semaphore" not in result.stderr
+    messages = [record.message for record in PrefectApi(prefect_server).logs(flow_run_id(db))]
+    assert "1 of 1 services completed" in messages, messages[-5:]
+    assert messages[-1] == "Finished in state Completed()", messages[-5:]
+    again = bfstats(*arguments, "--force", env=env)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
 
 
 def test_the_embedded_engine_yields_the_cpu_to_the_loads(reference):
