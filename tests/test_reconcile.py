@@ -205,3 +205,27 @@ def test_chdb_and_sqlite_dbt_invocations_alternate_in_one_process(api_db, clickh
 
 def project_of(manifest: Path) -> str:
     return json.loads(manifest.read_text())["metadata"]["project_name"]
+
+
+def test_an_invocation_writes_its_run_results_and_leaves_the_parsed_manifest(api_db, clickhouse):
+    """dbt would rewrite manifest.json after every command; the parse wrote it, so the flow's
+    invocations leave it as it is and write only their own run_results.json (dbt_invoke)."""
+    target = Path(os.environ["DBT_TARGET_PATH"])
+    dbt_invoke.parse_manifest()
+    assert run_sqlite_tests(api_db, ["ServerOnlineCounts"]) == []  # parses the checks project
+    manifests = [target / "manifest.json", target / "sqlite_checks" / "manifest.json"]
+    written = [path.stat().st_mtime_ns for path in manifests]
+    for results in (target / "run_results.json", target / "sqlite_checks" / "run_results.json"):
+        results.unlink(missing_ok=True)
+
+    shown = dbt_invoke.run(["show", "--inline", "select 1 as one"])
+    assert shown.success, shown.messages
+    assert run_sqlite_tests(api_db, ["ServerOnlineCounts"]) == []
+
+    assert [path.stat().st_mtime_ns for path in manifests] == written
+    main = json.loads((target / "run_results.json").read_text())
+    assert main["args"]["which"] == "show"
+    assert [r["status"] for r in main["results"]] == ["success"]
+    checks = json.loads((target / "sqlite_checks" / "run_results.json").read_text())
+    assert checks["args"]["which"] == "test"
+    assert checks["results"] and {r["status"] for r in checks["results"]} == {"pass"}
