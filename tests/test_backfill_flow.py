@@ -312,3 +312,42 @@ def test_one_service_into_a_fresh_mart_database(flow_setup, tmp_path, monkeypatc
     assert len(read_table(db, "PlayerStatsLifetimes")) == len(
         datasets.EXPECTED["player_stats_lifetimes"]
     )
+
+
+def test_a_build_does_not_wait_for_the_sqlite_write_lock_to_record_itself(loaded, tmp_path):
+    """The next build starts while a load or a publish holds the write lock: the build's record
+    is written in the background, and the mart's test step waits for it."""
+    from contextlib import closing
+
+    from bfstats import catalog, config
+    from bfstats.flow import RunSettings, Unwalked, build_or_reuse
+    from bfstats.sqlite_store import Builds, connect
+    from lock_holders import Holder
+
+    db = tmp_path / "records.db"
+    connect(db).close()  # the file and its metadata tables, as the flow's first step leaves them
+    run = RunSettings(
+        as_of=datasets.AS_OF_ISO,
+        sqlite_path=str(db),
+        batch_size=1000,
+        allow_shrink=False,
+        target=config.load_target(),
+        run_ids={"player-milestones": "run-records"},
+        parsed=Unwalked(catalog.load().manifest),
+        reuse_marts=False,
+        build_run_id="run-records",
+        spans={},
+    )
+    with Holder("write", db, 120) as holder:
+        built = build_or_reuse(
+            "player_milestones", ["model.bfstats.player_milestones"], run, lambda: None, False
+        )
+        # Returned while the other process still holds the write lock.
+        assert holder.process.poll() is None
+        assert built.recording is not None and not built.recording.value.done()
+        with closing(sqlite3.connect(db)) as reader:
+            assert Builds(reader).get("player_milestones") is None
+    built.recorded()  # the holder is gone: the record lands
+    with closing(sqlite3.connect(db)) as reader:
+        record = Builds(reader).get("player_milestones")
+    assert (record.run_id, record.as_of, record.tested_at) == ("run-records", run.as_of, None)

@@ -17,8 +17,11 @@ CLI and a run after a crash all continue where the last one stopped, with the sa
 from __future__ import annotations
 
 import collections
+import concurrent.futures
+import contextvars
 import functools
 import re
+import threading
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -31,6 +34,7 @@ from bfstats import as_of as as_of_text
 from bfstats import catalog as catalog_module
 from bfstats import (
     config,
+    dbt_invoke,
     engine_priority,
     loader,
     mart_state,
@@ -149,6 +153,29 @@ class MartBuild:
     model: str
     reused: bool  # built by the interrupted run this one resumes, and unchanged since
     tested: bool  # its data tests passed for that build
+    # Unwalked(Future) of the build's record in SQLite when it is still being written.
+    recording: Unwalked | None = None
+
+    def recorded(self) -> None:
+        """Wait for the build's record; raises what kept it from being written."""
+        if self.recording is not None:
+            self.recording.value.result()
+
+
+def _in_background(work) -> concurrent.futures.Future:
+    """`work()` in a thread of its own, in the current Prefect context (its logs go to the step
+    that started it); the future holds its result or its error."""
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    context = contextvars.copy_context()
+
+    def run() -> None:
+        try:
+            future.set_result(context.run(work))
+        except BaseException as error:  # noqa: BLE001 - handed to whoever waits for it
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="bfstats record", daemon=True).start()
+    return future
 
 
 def build_or_reuse(
@@ -165,33 +192,48 @@ def build_or_reuse(
     resume that builds them again loads them again from the start)."""
     log = logger()
     variables = marts.dbt_vars(run.as_of)
-    with closing(open_source(run.target)) as source, closing(connect(run.sqlite_path)) as conn:
-        builds = Builds(conn)
-        earlier = builds.get(name) if run.reuse_marts else None
-        if earlier is not None and earlier.as_of == run.as_of:
-            if mart_state.fingerprint(run.manifest, unique_ids, variables, source) == (
-                earlier.fingerprint
-            ):
-                log.info(
-                    "Reusing %s, built at %s for as_of %s: its code, its source data and the "
-                    "table are unchanged since",
-                    name,
-                    earlier.built_at,
-                    run.as_of,
-                )
-                return MartBuild(name, reused=True, tested=earlier.tested)
-            log.info("Rebuilding %s: it changed since the interrupted run built it", name)
+    with closing(open_source(run.target)) as source:
+        if run.reuse_marts:
+            with closing(connect(run.sqlite_path)) as conn:
+                earlier = Builds(conn).get(name)
+            if earlier is not None and earlier.as_of == run.as_of:
+                if mart_state.fingerprint(run.manifest, unique_ids, variables, source) == (
+                    earlier.fingerprint
+                ):
+                    log.info(
+                        "Reusing %s, built at %s for as_of %s: its code, its source data and "
+                        "the table are unchanged since",
+                        name,
+                        earlier.built_at,
+                        run.as_of,
+                    )
+                    return MartBuild(name, reused=True, tested=earlier.tested)
+                log.info("Rebuilding %s: it changed since the interrupted run built it", name)
         log.info("Building %s in ClickHouse for as_of %s", name, run.as_of)
         outcome = build()
         log.info("Built %s in %s", name, _dbt_time(outcome))
         fingerprint = mart_state.fingerprint(run.manifest, unique_ids, variables, source)
-        with transaction(conn, what=f"recording the build of {name}"):
+
+    def record() -> None:
+        with (
+            closing(connect(run.sqlite_path)) as conn,
+            transaction(conn, what=f"recording the build of {name}"),
+        ):
+            builds = Builds(conn)
             builds.record(name, run_id=run.build_run_id, as_of=run.as_of, fingerprint=fingerprint)
             if tested:
                 builds.mark_tested(name)
             if run.reuse_marts:
                 _restart_loads(conn, tables, run)
-    return MartBuild(name, reused=False, tested=tested)
+
+    if run.reuse_marts:
+        # Before this mart's loads begin (they wait for this step): they may have to start over.
+        record()
+        return MartBuild(name, reused=False, tested=tested)
+    # The record waits for the SQLite write lock, which a load or a publish may hold for
+    # seconds; the next build does not wait with it. The mart's test step does, and a run
+    # stopped before the record is written builds the mart again when it resumes.
+    return MartBuild(name, reused=False, tested=tested, recording=Unwalked(_in_background(record)))
 
 
 @task(name="build seeds", cache_policy=NO_CACHE)
@@ -249,6 +291,7 @@ def test_mart(mart: marts.Mart, built: MartBuild, run: RunSettings) -> int:
         return 0
     outcome = marts.test(mart, run.as_of, run.target)
     tested = outcome.tests_run() if outcome else 0
+    built.recorded()
     with (
         closing(connect(run.sqlite_path)) as conn,
         transaction(conn, what=f"recording the tests of {mart.model}"),
@@ -586,6 +629,7 @@ def run_services(
             raise
         finally:
             telemetry.flush()
+            dbt_invoke.close_idle_connections()
         results.update(recorder.results)
     ordered = [results[name] for name in catalog.names if name in results]
     return summary.Report(plan.as_of, sqlite_file, ordered)
