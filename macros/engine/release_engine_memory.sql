@@ -4,7 +4,7 @@
     On the embedded engine (target type `chdb`) it hands the memory that the build's queries
     freed back to the operating system at once. ClickHouse's allocator (jemalloc) keeps freed
     pages for seconds in case they are needed again, and the embedded engine lives in the
-    backfill's own process: after this build (about 0.8 GB at scale 1) the process stayed several
+    backfill's own process: after this build (about 0.9 GB at scale 1) the process stayed several
     hundred MB larger while the next marts built, the loads ran and the SQLite checks ran, and
     that set the run's peak RSS. After every dbt invocation instead, it cost about 10 s of CPU
     in `backfill all` (the next queries fault their pages in again) for no lower peak. Against a
