@@ -254,12 +254,9 @@ def close_idle_connections() -> None:
 
 
 def _target_dir(project: Project) -> Path:
-    """Where dbt writes this project's artifacts: `--target-path`, else DBT_TARGET_PATH, else the
-    `target-path: "target"` of both projects' dbt_project.yml, relative to the project."""
-    if project.target_path is not None:
-        return project.target_path
-    chosen = Path(os.environ.get("DBT_TARGET_PATH") or "target").expanduser()
-    return chosen if chosen.is_absolute() else project.project_dir / chosen
+    """Where dbt writes this project's artifacts: `--target-path`, else DBT_TARGET_PATH, else
+    the main project's `target-path: "target"` (as `_log_hint` finds its logs)."""
+    return project.target_path or config.resolve(os.environ.get("DBT_TARGET_PATH") or "target")
 
 
 def _write_run_results(project: Project, result) -> None:
