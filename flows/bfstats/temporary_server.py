@@ -9,7 +9,12 @@ the process dies. This one is started by bfstats:
 - as early as possible, in the background: the server boots (several seconds, on the other
   core) while this process imports dbt and parses the project;
 - with its output in `logs/prefect-server.log` (the server's shutdown noise stays out of the
-  terminal; the file is named when the server fails to start).
+  terminal; the file is named when the server fails to start);
+- warmed once it answers: its first requests of each kind are slow (database sessions, query
+  compilation), and a few made from the waiting thread while this process still parses let the
+  flow run start 0.4-0.6 s sooner (1.0-1.1 s from "ready" to "Beginning flow run" without them,
+  0.4-0.5 s with them, `backfill player-milestones` at scale 1). They read, except the `backfill`
+  flow's own record, which the run creates anyway.
 It uses Prefect's own ephemeral-server command and settings, so runs land in the same database
 (`$PREFECT_HOME`) as when Prefect starts one.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -50,6 +56,14 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
+
+# The kinds of request a flow run starts with (version check, its flow, reads of runs).
+_WARM_UP = [
+    ("GET", "/admin/version", None),
+    ("POST", "/flows/", {"name": "backfill"}),
+    ("POST", "/flow_runs/filter", {"limit": 1}),
+    ("POST", "/task_runs/filter", {"limit": 1}),
+]
 
 _running: list[TemporaryServer] = []
 
@@ -127,12 +141,27 @@ class TemporaryServer:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
                     if response.status == 200:
                         self._ready.set()
+                        self._warm_up()
                         return
             except OSError:
                 pass
             time.sleep(0.1)
         self._error = self._error or f"it did not answer within {STARTUP_TIMEOUT_SECONDS:.0f}s"
         self._ready.set()
+
+    def _warm_up(self) -> None:
+        for method, path, body in _WARM_UP:
+            request = urllib.request.Request(
+                f"{self.api_url}{path}",
+                data=None if body is None else json.dumps(body).encode(),
+                method=method,
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    response.read()
+            except OSError:
+                return
 
     def wait_ready(self) -> str:
         self._ready.wait()
