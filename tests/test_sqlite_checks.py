@@ -10,6 +10,7 @@ import shlex
 import sqlite3
 import subprocess
 import threading
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from bfstats import catalog as catalog_module
 from bfstats import check_project, config, dbt_invoke, mart_tests, sqlite_checks
 from bfstats.catalog import pascal_case
+from bfstats.check_batches import CheckBatches
 from bfstats.reconcile import ReconciliationError, check_table, check_tables
 from bfstats.sqlite_schema.ddl import table_ddl
 from support import BIN, REPO
@@ -473,6 +475,115 @@ def test_checks_from_several_threads_do_not_overlap(landed, catalog):
     assert all(result.ok for result in results.values()), {
         t: r.problems for t, r in results.items()
     }
+
+
+def _check_while_the_lane_is_busy(batches, tables, commands):
+    """Each table's `batches.check` from its own thread, all asked while the dbt lane is held;
+    then the lane is let go. Returns table -> CheckResult (or the exception raised)."""
+    results = {}
+
+    def check(spec, rows):
+        try:
+            results[spec.sqlite_table] = batches.check(spec, rows)
+        except Exception as error:  # compared below with its table
+            results[spec.sqlite_table] = error
+
+    with dbt_invoke.one_at_a_time:  # a build holding the lane
+        threads = [threading.Thread(target=check, args=table) for table in tables]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while len(batches._waiting) < len(tables) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(batches._waiting) == len(tables)
+        assert commands == []
+    for thread in threads:
+        thread.join(timeout=300)
+    return results
+
+
+@pytest.fixture
+def counted_tests(monkeypatch):
+    commands = []
+    invoke = dbt_invoke._invoke
+
+    def counting(project, args, dbt_vars, parsed):
+        if args[0] == "test":
+            commands.append(args)
+        return invoke(project, args, dbt_vars, parsed)
+
+    monkeypatch.setattr(dbt_invoke, "_invoke", counting)
+    return commands
+
+
+def test_tables_waiting_for_the_dbt_lane_are_checked_in_one_invocation(
+    landed, catalog, counted_tests
+):
+    path, counts = landed
+    names = ("PlayerMilestones", "ServerHourlyPatterns", "PlayerBestScores")
+    tables = [(catalog.table(name), counts[name]) for name in names]
+    one_by_one = {name: check_table(path, catalog.table(name), counts[name]) for name in names}
+    counted_tests.clear()
+
+    results = _check_while_the_lane_is_busy(CheckBatches(str(path), None), tables, counted_tests)
+
+    assert len(counted_tests) == 1
+    for name in names:
+        result = results[name]
+        assert result.ok, result.problems
+        assert result.tables == [name]
+        # The same checks as when the table is checked alone, and only its own.
+        assert sorted((o.table, o.check, o.status) for o in result.outcomes) == sorted(
+            (o.table, o.check, o.status) for o in one_by_one[name].outcomes
+        )
+
+
+def test_in_a_batch_a_table_fails_alone_and_cross_table_checks_wait(landed, catalog, counted_tests):
+    path, counts = landed
+    with closing(sqlite3.connect(path)) as conn:
+        # A player of PlayerServerStats missing from the lifetimes (a cross-table failure) and a
+        # rank out of range in PlayerBestScores (that table's own failure).
+        conn.execute(
+            """insert into "PlayerServerStats" select 'ghost', "ServerGuid", "TotalRounds",
+               "TotalKills", "TotalDeaths", "TotalScore", "TotalPlayTimeMinutes", "HighestScore",
+               "HighestScoreRoundId", "HighestScoreMapName", "HighestScoreTime", "UpdatedAt"
+               from "PlayerServerStats" limit 1"""
+        )
+        conn.execute(BAD_DATA["rank 4"][1])
+        conn.commit()
+    tables = [
+        (catalog.table("PlayerServerStats"), counts["PlayerServerStats"] + 1),
+        (catalog.table("PlayerStatsLifetimes"), counts["PlayerStatsLifetimes"]),
+        (catalog.table("PlayerBestScores"), counts["PlayerBestScores"]),
+    ]
+
+    results = _check_while_the_lane_is_busy(CheckBatches(str(path), None), tables, counted_tests)
+
+    assert len(counted_tests) == 1
+    assert results["PlayerServerStats"].ok, results["PlayerServerStats"].problems
+    assert results["PlayerStatsLifetimes"].ok, results["PlayerStatsLifetimes"].problems
+    assert not any("relationships" in o.check for r in results.values() for o in r.outcomes)
+    (problem,) = results["PlayerBestScores"].problems
+    assert problem.startswith(
+        "SQLite table PlayerBestScores: dbt test source_value_between_target_PlayerBestScores_Rank"
+    )
+    # The run's check across tables still finds the missing player.
+    across = check_tables(path, tables[:2], across_only=True)
+    assert [
+        o.check.split("_PlayerServerStats")[0] for o in across.outcomes if o.status != "pass"
+    ] == ["source_relationships_target"]
+
+
+def test_a_batch_that_cannot_run_tells_every_waiter_why(landed, catalog, counted_tests):
+    path, counts = landed
+    tables = [(catalog.table(n), counts[n]) for n in ("PlayerMilestones", "PlayerBestScores")]
+    path.unlink()
+
+    results = _check_while_the_lane_is_busy(CheckBatches(str(path), None), tables, counted_tests)
+
+    for name in ("PlayerMilestones", "PlayerBestScores"):
+        assert isinstance(results[name], ReconciliationError), results[name]
+        assert f"SQLite file {path} does not exist" in str(results[name])
 
 
 @pytest.mark.slow

@@ -107,6 +107,10 @@ def project(digest: str) -> dbt_invoke.Project:
 def _selection(tables: list[str], across_only: bool) -> list[str]:
     if not across_only:
         return [f"source:{SOURCE}.{table}" for table in tables]
+    return _across(tables)
+
+
+def _across(tables: list[str]) -> list[str]:
     # dbt's intersection (`a,b`) of two tables' descendants: the tests that read both.
     return [
         f"source:{SOURCE}.{first}+,source:{SOURCE}.{second}+"
@@ -116,21 +120,35 @@ def _selection(tables: list[str], across_only: bool) -> list[str]:
 
 
 def run_tests(
-    sqlite_file: Path, yaml_text: str, tables: list[str], *, across_only: bool = False
+    sqlite_file: Path,
+    yaml_text: str,
+    tables: list[str],
+    *,
+    across_only: bool = False,
+    own_only: bool = False,
 ) -> list[TestOutcome]:
     """Run the generated tests of `tables` on the SQLite file, in one dbt invocation. Tests
     that read several tables run only when all of them are among `tables`; `across_only`: only
-    those (the tests of a single table ran with it)."""
+    those (the tests of a single table ran with it); `own_only`: none of those (each table's
+    own tests, several tables checked at once)."""
     selection = _selection(tables, across_only)
     if not selection:
         return []
+    exclude = _across(tables) if own_only and not across_only else []
     # Held while the files are written too: no invocation may read them half-written.
     with dbt_invoke.one_at_a_time:
         _, digest = write_project(yaml_text)
         try:
             outcome = dbt_invoke.invoke(
                 project(digest),
-                ["test", "--select", *selection, "--indirect-selection", "cautious"],
+                [
+                    "test",
+                    "--select",
+                    *selection,
+                    *(["--exclude", *exclude] if exclude else []),
+                    "--indirect-selection",
+                    "cautious",
+                ],
                 dbt_vars(sqlite_file),
             )
         except dbt_invoke.DbtError as error:

@@ -33,6 +33,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from bfstats import as_of as as_of_text
 from bfstats import catalog as catalog_module
 from bfstats import (
+    check_batches,
     config,
     dbt_invoke,
     engine_priority,
@@ -104,6 +105,14 @@ class RunSettings:
     reuse_marts: bool  # every service resumes: a mart the interrupted run built may be reused
     build_run_id: str  # recorded with the marts this run builds
     spans: dict  # service -> telemetry.LongSpan: the service's span, parent of its batches
+    # check_batches.CheckBatches: the tables' checks, batched at the dbt lane (made here unless
+    # given)
+    checks: Unwalked | None = None
+
+    def __post_init__(self) -> None:
+        if self.checks is None:
+            batches = check_batches.CheckBatches(self.sqlite_path, self.as_of)
+            object.__setattr__(self, "checks", Unwalked(batches))
 
     def run_id(self, service: str) -> str:
         return self.run_ids[service]
@@ -353,7 +362,7 @@ def check_table(
     """The row count equals the mart's, then the table's dbt-sqlite checks."""
     log = logger()
     log.info("%s: checking the published table", spec.sqlite_table)
-    result = reconcile.check_table(run.sqlite_path, spec, published.rows, as_of=run.as_of)
+    result = run.checks.value.check(spec, published.rows)
     result.raise_if_failed()
     log.info(
         "%s: %d checks passed in %.1fs (%s)",

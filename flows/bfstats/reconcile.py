@@ -147,12 +147,14 @@ def check_tables(
     *,
     catalog: Catalog | None = None,
     across_only: bool = False,
+    own_only: bool = False,
     as_of: str | None = None,
 ) -> CheckResult:
     """Row counts (skipped where the expected count is None) and the generated dbt-sqlite
     checks of several published tables in one dbt invocation, cross-table checks among them
-    included. `conn_or_path`: an open connection to the file, or its path. `as_of`: the run
-    that published them (their as_of columns must hold it), None for a file checked alone."""
+    included unless `own_only`. `conn_or_path`: an open connection to the file, or its path.
+    `as_of`: the run that published them (their as_of columns must hold it), None for a file
+    checked alone."""
     started = time.perf_counter()
     sqlite_file, connection = _open(conn_or_path)
     result = CheckResult(sqlite_file, [spec.sqlite_table for spec, _ in tables])
@@ -164,7 +166,7 @@ def check_tables(
     yaml_text = sqlite_checks.render_yaml(plans)
     try:
         tests = check_project.run_tests(
-            sqlite_file, yaml_text, result.tables, across_only=across_only
+            sqlite_file, yaml_text, result.tables, across_only=across_only, own_only=own_only
         )
     except check_project.CheckProjectError as error:
         raise ReconciliationError(str(error)) from None
