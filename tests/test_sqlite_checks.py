@@ -381,15 +381,20 @@ def test_bad_data_fails_its_check(landed, catalog, breakage):
     assert "--force" in message and "dbt test --project-dir" in message
 
 
+def add_a_player_missing_from_the_lifetimes(conn) -> None:
+    """A PlayerServerStats row of a player PlayerStatsLifetimes does not have."""
+    conn.execute(
+        """insert into "PlayerServerStats" select 'ghost', "ServerGuid", "TotalRounds",
+           "TotalKills", "TotalDeaths", "TotalScore", "TotalPlayTimeMinutes", "HighestScore",
+           "HighestScoreRoundId", "HighestScoreMapName", "HighestScoreTime", "UpdatedAt"
+           from "PlayerServerStats" limit 1"""
+    )
+
+
 def test_a_player_missing_from_the_lifetimes_fails_when_both_are_checked(landed, catalog):
     path, counts = landed
     with closing(sqlite3.connect(path)) as conn:
-        conn.execute(
-            """insert into "PlayerServerStats" select 'ghost', "ServerGuid", "TotalRounds",
-               "TotalKills", "TotalDeaths", "TotalScore", "TotalPlayTimeMinutes", "HighestScore",
-               "HighestScoreRoundId", "HighestScoreMapName", "HighestScoreTime", "UpdatedAt"
-               from "PlayerServerStats" limit 1"""
-        )
+        add_a_player_missing_from_the_lifetimes(conn)
         conn.commit()
     server_stats = (catalog.table("PlayerServerStats"), counts["PlayerServerStats"] + 1)
     lifetimes = (catalog.table("PlayerStatsLifetimes"), counts["PlayerStatsLifetimes"])
@@ -543,12 +548,7 @@ def test_in_a_batch_a_table_fails_alone_and_cross_table_checks_wait(landed, cata
     with closing(sqlite3.connect(path)) as conn:
         # A player of PlayerServerStats missing from the lifetimes (a cross-table failure) and a
         # rank out of range in PlayerBestScores (that table's own failure).
-        conn.execute(
-            """insert into "PlayerServerStats" select 'ghost', "ServerGuid", "TotalRounds",
-               "TotalKills", "TotalDeaths", "TotalScore", "TotalPlayTimeMinutes", "HighestScore",
-               "HighestScoreRoundId", "HighestScoreMapName", "HighestScoreTime", "UpdatedAt"
-               from "PlayerServerStats" limit 1"""
-        )
+        add_a_player_missing_from_the_lifetimes(conn)
         conn.execute(BAD_DATA["rank 4"][1])
         conn.commit()
     tables = [
