@@ -11,9 +11,12 @@ of `make test-server`). dbt-clickhouse builds the marts over HTTP, clickhouse-co
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
 import secrets
 import sqlite3
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +29,7 @@ from support import (
     Backfill,
     bfstats,
     checkpoint,
+    flow_run_id,
     free_port,
     isolated_env,
     loading_past,
@@ -193,6 +197,36 @@ def failures(work, envs, clickhouse_server, outputs):
         args = ["backfill", SERVICE, "--as-of", AS_OF, "--sqlite", str(db)]
         results[name] = outputs.add(bfstats(*args, env={**prod, **overrides}))
     return results, wrong_password
+
+
+def test_a_run_against_a_prefect_server_sends_its_heartbeats_once(reference, prefect_server):
+    """With a configured Prefect API the CLI's flow sends its run's heartbeats itself
+    (bfstats.heartbeats) instead of Prefect's engine: the event Prefect sends, at the configured
+    frequency (180 s), never both at once."""
+    resource = f"prefect.flow-run.{flow_run_id(reference)}"
+    beats = wait_for(
+        lambda: prefect_events(prefect_server, "prefect.flow-run.heartbeat", resource),
+        timeout=30,
+        interval=0.5,
+        what=f"a heartbeat of {resource} among the server's events",
+    )
+    times = sorted(datetime.fromisoformat(beat["occurred"]) for beat in beats)
+    assert all(b - a > timedelta(seconds=150) for a, b in itertools.pairwise(times)), times
+    for beat in beats:
+        assert beat["resource"]["prefect.resource.name"]
+        roles = {r["prefect.resource.role"]: r["prefect.resource.name"] for r in beat["related"]}
+        assert roles == {"flow": "backfill"}
+
+
+def prefect_events(prefect_server, event: str, resource: str) -> list[dict]:
+    body = {"filter": {"event": {"name": [event]}, "resource": {"id": [resource]}}, "limit": 50}
+    request = urllib.request.Request(
+        f"{prefect_server.url}/events/filter",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["events"]
 
 
 def test_a_wrong_password_is_reported_readably(failures, clickhouse_server):

@@ -1,6 +1,6 @@
 """The temporary Prefect server of a CLI run: warmed once it answers, and a run with it sends no
 flow-run heartbeats (nothing could act on them; joining Prefect's heartbeat thread held the end
-of every run for up to a second)."""
+of every run for up to a second). With a configured API the flow sends them itself."""
 
 from __future__ import annotations
 
@@ -58,11 +58,19 @@ def _heartbeat_seconds():
     return FlowRunEngine.heartbeat_seconds.fget(object())
 
 
-def test_no_heartbeats_with_the_temporary_server_and_prefects_own_otherwise():
+def test_no_heartbeats_with_the_temporary_server_and_the_flows_own_otherwise():
+    """With a configured Prefect API the heartbeats are sent at the configured frequency by the
+    flow itself (bfstats.heartbeats) instead of Prefect's engine; tests/test_server_path.py
+    reads them from a real server."""
+    from bfstats import heartbeats
+
     configured = _heartbeat_seconds()
     assert configured is not None  # Prefect's default: a heartbeat every 180 s
     with cli._heartbeats_unless_watched(server=object()):
         assert _heartbeat_seconds() is None
+        assert heartbeats._frequency is None
     assert _heartbeat_seconds() == configured
     with cli._heartbeats_unless_watched(server=None):
-        assert _heartbeat_seconds() == configured
+        assert _heartbeat_seconds() is None
+        assert heartbeats._frequency == configured
+    assert (_heartbeat_seconds(), heartbeats._frequency) == (configured, None)

@@ -37,6 +37,7 @@ from bfstats import (
     config,
     dbt_invoke,
     engine_priority,
+    heartbeats,
     loader,
     mart_state,
     marts,
@@ -517,6 +518,11 @@ def backfill(
     sqlite_path: str | None = None,
     allow_shrink: bool = False,
 ):
+    with heartbeats.sent():
+        return _backfill(services, as_of, batch_size, force, sqlite_path, allow_shrink)
+
+
+def _backfill(services, as_of, batch_size, force, sqlite_path, allow_shrink):
     log = logger()
     try:
         requested_as_of = check_parameters(batch_size, as_of)

@@ -1,0 +1,121 @@
+"""Flow-run heartbeats that stop at once, for `bfstats backfill` against a configured Prefect API.
+
+A running flow run sends a heartbeat event every `PREFECT_FLOWS_HEARTBEAT_FREQUENCY` seconds
+(180 by default); a server's automation can mark a run whose heartbeats stopped as crashed.
+Prefect's own heartbeat thread sleeps in 1 s steps, and its engine joins that thread when the
+flow returns: every run's end waited up to a second for it (0.34 s and 1.04 s measured between
+the run's last line and "Finished in state"). So the CLI turns Prefect's heartbeats off around
+its flow call (`instead_of_prefects`) and the flow sends the same event, at the same frequency,
+from a thread that stops when told (`sent`). Runs of a deployment (a served runner, a UI Retry)
+keep Prefect's own; with the temporary server there are none (nothing outlives the process to
+act on them: `cli._heartbeats_unless_watched`).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_frequency: int | None = None  # seconds; set by the CLI around its flow call
+
+
+@contextmanager
+def instead_of_prefects() -> Iterator[None]:
+    """Around the CLI's flow call: Prefect's heartbeats off, the flow's own (`sent`) on, at the
+    configured frequency. Nothing changes when heartbeats are off in the configuration."""
+    global _frequency
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    frequency = PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value()
+    if frequency is None:
+        yield
+        return
+    _frequency = frequency
+    try:
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield
+    finally:
+        _frequency = None
+
+
+@contextmanager
+def sent() -> Iterator[None]:
+    """Inside the flow: its run's heartbeats while the body runs, when the CLI turned Prefect's
+    off; otherwise nothing (Prefect sends its own, or none)."""
+    frequency = _frequency
+    event = _heartbeat_event() if frequency is not None else None
+    if event is None:
+        yield
+        return
+    stop = threading.Event()
+    thread = threading.Thread(
+        # Prefect's settings context (the API's URL) lives in context variables.
+        target=contextvars.copy_context().run,
+        args=(_beat, event, frequency, stop),
+        name="bfstats-heartbeats",
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+
+
+def _beat(event: dict, frequency: int, stop: threading.Event) -> None:
+    from prefect.events import emit_event
+
+    while True:
+        try:
+            emit_event(**event)
+        except Exception:  # as Prefect's own: a missed heartbeat is not the run's failure
+            logging.getLogger("bfstats").debug("could not send a heartbeat", exc_info=True)
+        if stop.wait(frequency):
+            return
+
+
+def _heartbeat_event() -> dict | None:
+    """The event Prefect's engine sends (`prefect.flow-run.heartbeat`): the flow run as the
+    resource; its flow, deployment and tags as related resources."""
+    from prefect import __version__
+    from prefect.context import FlowRunContext
+    from prefect.events.related import RelatedResource, tags_as_related_resources
+
+    context = FlowRunContext.get()
+    run = context.flow_run if context is not None else None
+    if run is None:
+        return None
+    related = []
+    if run.flow_id:
+        related.append(
+            RelatedResource.model_validate(
+                {
+                    "prefect.resource.id": f"prefect.flow.{run.flow_id}",
+                    "prefect.resource.role": "flow",
+                    "prefect.resource.name": context.flow.name if context.flow else "",
+                }
+            )
+        )
+    if run.deployment_id:
+        related.append(
+            RelatedResource.model_validate(
+                {
+                    "prefect.resource.id": f"prefect.deployment.{run.deployment_id}",
+                    "prefect.resource.role": "deployment",
+                }
+            )
+        )
+    related += tags_as_related_resources(set(run.tags or []))
+    return {
+        "event": "prefect.flow-run.heartbeat",
+        "resource": {
+            "prefect.resource.id": f"prefect.flow-run.{run.id}",
+            "prefect.resource.name": run.name or "",
+            "prefect.version": __version__,
+        },
+        "related": related,
+    }
