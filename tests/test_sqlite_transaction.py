@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 from contextlib import closing
 
@@ -245,4 +246,42 @@ def test_the_writers_index_builds_may_sort_on_a_helper_thread(tmp_path):
         )
         conn.execute("CREATE INDEX ix ON t (v)")
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    conn.close()
+
+
+def test_a_publish_commits_without_the_checkpoint_and_a_thread_copies_the_wal_back(
+    tmp_path, monkeypatch
+):
+    """`checkpoint_deferred`: the commit inside leaves its pages in the WAL (the database file
+    does not grow), then a thread of its own copies them back; the connection's own
+    autocheckpoint is restored. A block that fails starts no checkpoint."""
+    from bfstats.sqlite_store import checkpoint_deferred, connection
+
+    monkeypatch.setattr(connection, "CHECKPOINT_PAGES", 10)  # else a commit would copy them back
+    path = tmp_path / "target.db"
+    conn = connect(path)
+    conn.execute("CREATE TABLE t (x INTEGER PRIMARY KEY, payload BLOB)")
+    checkpointed = threading.Event()
+    sizes: list[int] = []
+
+    def recording(file):
+        sizes.append(path.stat().st_size)
+        real_checkpoint(file)
+        sizes.append(path.stat().st_size)
+        checkpointed.set()
+
+    real_checkpoint = connection._checkpoint
+    monkeypatch.setattr(connection, "_checkpoint", recording)
+    with pytest.raises(RuntimeError), checkpoint_deferred(conn), transaction(conn):
+        conn.execute("INSERT INTO t (payload) VALUES (zeroblob(4000))")
+        raise RuntimeError("the publish failed")
+    assert not checkpointed.wait(0.5)
+
+    with checkpoint_deferred(conn), transaction(conn):
+        conn.executemany("INSERT INTO t (payload) VALUES (zeroblob(?))", [(4000,)] * 200)
+    assert checkpointed.wait(10)
+    before, after = sizes
+    assert before < 100_000 and after > 800_000, sizes
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (10,)
+    assert conn.execute("SELECT count(*) FROM t").fetchone() == (200,)
     conn.close()

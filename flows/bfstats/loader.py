@@ -36,6 +36,7 @@ from bfstats.sqlite_schema import ddl, drift
 from bfstats.sqlite_store import (
     STAGING_PREFIX,
     Checkpoints,
+    checkpoint_deferred,
     quote,
     table_bytes,
     table_exists,
@@ -311,6 +312,7 @@ def _publish(conn, spec: TableSpec, staging: str, rows: int, checkpoints: Checkp
     renamable = table_swap.is_rebuild_of(conn, staging, table)
     with (
         telemetry.span("bfstats.publish", query_name=f"publish {table}", table=table) as span,
+        checkpoint_deferred(conn),
         transaction(
             conn,
             what=f"publishing {table}",

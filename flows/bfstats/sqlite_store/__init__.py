@@ -4,7 +4,7 @@ inside it (schema versions, run ledger, checkpoints, mart builds), plus the run 
 Statements are fixed text with `?` parameters; table and column names come from the catalog and
 go through `quote()`. One module per job:
 - `preflight`: can the file be used? (creates nothing)
-- `connection`: open it (WAL, busy timeout), metadata migrated
+- `connection`: open it (WAL, busy timeout), metadata migrated; a publish's checkpoint deferred
 - `transaction`: the one transaction helper (lock waits, rollback, failed COMMIT, full disk)
 - `row_insert`: a batch of rows in multi-row INSERT statements
 - `table_swap`: a staging table built from a table's own definition, renamed onto it
@@ -28,7 +28,12 @@ from bfstats.sqlite_store.basics import (
 )
 from bfstats.sqlite_store.builds import Build, Builds
 from bfstats.sqlite_store.checkpoints import Checkpoint, Checkpoints
-from bfstats.sqlite_store.connection import connect, connect_read_only, ensure_metadata
+from bfstats.sqlite_store.connection import (
+    checkpoint_deferred,
+    connect,
+    connect_read_only,
+    ensure_metadata,
+)
 from bfstats.sqlite_store.errors import DiskFullError, MetadataTooNewError, SqliteTargetError
 from bfstats.sqlite_store.ledger import RunLedger, RunRecord
 from bfstats.sqlite_store.metadata import LATEST_VERSION, schema_version
@@ -54,6 +59,7 @@ __all__ = [
     "RunLock",
     "RunRecord",
     "SqliteTargetError",
+    "checkpoint_deferred",
     "connect",
     "connect_read_only",
     "database_path",
