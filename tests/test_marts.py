@@ -497,3 +497,26 @@ def test_unique_combination_reports_each_repeated_key_once(build):
 
 def _literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _on_run_end_sql(outcome) -> list[str]:
+    return [
+        result.node.compiled_code.strip()
+        for result in outcome.result.results
+        if result.node.unique_id.startswith("operation.bfstats.bfstats-on-run-end")
+    ]
+
+
+def test_the_largest_marts_tests_hand_the_engines_memory_back(build):
+    """The on-run-end hook purges the embedded engine's allocator after an invocation that ran
+    player_map_stats' data tests (they left the process about 350 MB larger at scale 1), and
+    renders nothing after any other."""
+    from bfstats import dbt_invoke
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BFSTATS_CH_SCHEMA", TARGET_DATABASE)
+        tested = dbt_invoke.run(["test", "--select", "player_map_stats"], DBT_VARS)
+        other = dbt_invoke.run(["test", "--select", "player_milestones"], DBT_VARS)
+    assert tested.success and other.success, (tested.messages, other.messages)
+    assert _on_run_end_sql(tested) == ["system jemalloc purge"]
+    assert _on_run_end_sql(other) == [""]
