@@ -276,6 +276,7 @@ def test_a_publish_commits_without_the_checkpoint_and_a_thread_copies_the_wal_ba
         conn.execute("INSERT INTO t (payload) VALUES (zeroblob(4000))")
         raise RuntimeError("the publish failed")
     assert not checkpointed.wait(0.5)
+    assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (10,)
 
     with checkpoint_deferred(conn), transaction(conn):
         conn.executemany("INSERT INTO t (payload) VALUES (zeroblob(?))", [(4000,)] * 200)

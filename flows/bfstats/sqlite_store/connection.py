@@ -23,6 +23,7 @@ builds of a publish sort every row of the table, and ServerOnlineCounts' two ind
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -126,8 +127,11 @@ def checkpoint_deferred(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("PRAGMA wal_autocheckpoint = 0")
     try:
         yield
-    finally:
-        conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):  # never in place of the block's own error
+            conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
+        raise
+    conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
     path = database_path(conn)
     if path is not None:
         threading.Thread(target=_checkpoint, args=(str(path),), name="sqlite-checkpoint").start()
