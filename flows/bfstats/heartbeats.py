@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 _frequency: int | None = None  # seconds; set by the CLI around its flow call
 
@@ -79,43 +80,16 @@ def _beat(event: dict, frequency: int, stop: threading.Event) -> None:
 
 
 def _heartbeat_event() -> dict | None:
-    """The event Prefect's engine sends (`prefect.flow-run.heartbeat`): the flow run as the
-    resource; its flow, deployment and tags as related resources."""
-    from prefect import __version__
+    """The event Prefect's engine sends (`prefect.flow-run.heartbeat`: the flow run as the
+    resource; its flow, deployment and tags as related resources), from the engine's own
+    template, so that it stays Prefect's shape."""
     from prefect.context import FlowRunContext
-    from prefect.events.related import RelatedResource, tags_as_related_resources
+    from prefect.flow_engine import BaseFlowRunEngine
 
     context = FlowRunContext.get()
-    run = context.flow_run if context is not None else None
-    if run is None:
+    if context is None or context.flow_run is None:
         return None
-    related = []
-    if run.flow_id:
-        related.append(
-            RelatedResource.model_validate(
-                {
-                    "prefect.resource.id": f"prefect.flow.{run.flow_id}",
-                    "prefect.resource.role": "flow",
-                    "prefect.resource.name": context.flow.name if context.flow else "",
-                }
-            )
-        )
-    if run.deployment_id:
-        related.append(
-            RelatedResource.model_validate(
-                {
-                    "prefect.resource.id": f"prefect.deployment.{run.deployment_id}",
-                    "prefect.resource.role": "deployment",
-                }
-            )
-        )
-    related += tags_as_related_resources(set(run.tags or []))
-    return {
-        "event": "prefect.flow-run.heartbeat",
-        "resource": {
-            "prefect.resource.id": f"prefect.flow-run.{run.id}",
-            "prefect.resource.name": run.name or "",
-            "prefect.version": __version__,
-        },
-        "related": related,
-    }
+    # The template reads only the engine's flow run and flow.
+    engine = SimpleNamespace(flow_run=context.flow_run, flow=context.flow)
+    resource, related = BaseFlowRunEngine._build_heartbeat_event_template(engine)
+    return {"event": "prefect.flow-run.heartbeat", "resource": resource, "related": related}
