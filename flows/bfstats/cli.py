@@ -244,15 +244,9 @@ def _heartbeats_unless_watched(server):
     the engine joins it when the flow returns, which held every run's end for up to 1 s (0.7-0.9
     s measured between the outcome line and "Finished in state"). With a configured Prefect API
     they stay on, sent by the flow itself from a thread that stops at once (`heartbeats`)."""
-    if server is None:
-        from bfstats import heartbeats
+    from bfstats import heartbeats
 
-        with heartbeats.instead_of_prefects():
-            yield
-        return
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with heartbeats.instead_of_prefects(send_own=server is None):
         yield
 
 

@@ -24,9 +24,10 @@ _frequency: int | None = None  # seconds; set by the CLI around its flow call
 
 
 @contextmanager
-def instead_of_prefects() -> Iterator[None]:
-    """Around the CLI's flow call: Prefect's heartbeats off, the flow's own (`sent`) on, at the
-    configured frequency. Nothing changes when heartbeats are off in the configuration."""
+def instead_of_prefects(*, send_own: bool) -> Iterator[None]:
+    """Around the CLI's flow call: Prefect's heartbeats off; the flow's own (`sent`) on at the
+    configured frequency when `send_own` (a configured Prefect API), else none (the temporary
+    server). Nothing changes when heartbeats are off in the configuration."""
     global _frequency
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
@@ -34,7 +35,7 @@ def instead_of_prefects() -> Iterator[None]:
     if frequency is None:
         yield
         return
-    _frequency = frequency
+    _frequency = frequency if send_own else None
     try:
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
             yield

@@ -127,11 +127,9 @@ def checkpoint_deferred(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("PRAGMA wal_autocheckpoint = 0")
     try:
         yield
-    except BaseException:
+    finally:
         with contextlib.suppress(sqlite3.Error):  # never in place of the block's own error
             conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
-        raise
-    conn.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
     path = database_path(conn)
     if path is not None:
         threading.Thread(target=_checkpoint, args=(str(path),), name="sqlite-checkpoint").start()
