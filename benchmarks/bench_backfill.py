@@ -119,8 +119,7 @@ class Run:
 class Paired:
     """A variant's runs, each with the baseline run made just before it."""
 
-    def __init__(self, label: str, faster_is_more: bool):
-        self.label = label
+    def __init__(self, faster_is_more: bool):
         self.speed = faster_is_more  # report baseline/variant ("speed"), else variant/baseline
         self.pairs: list[tuple[Run, Run]] = []  # (baseline, variant)
 
@@ -309,7 +308,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     wanted = args.only.split(",") if args.only else VARIANTS
-    rounds = max(args.rounds, 1)
+    rounds = args.rounds
+    if rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {rounds}")
 
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -386,7 +387,7 @@ def main() -> None:
     }
     variants = {label: command for label, command in variants.items() if label in wanted}
     results: dict[str, Paired] = {
-        label: Paired(label, faster_is_more=label.startswith("soc")) for label in variants
+        label: Paired(faster_is_more=label.startswith("soc")) for label in variants
     }
     baselines: list[Run] = []
     with contextlib.ExitStack() as stack:

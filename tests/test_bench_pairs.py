@@ -19,7 +19,7 @@ def timed(seconds: float):
 
 
 def test_a_speed_ratio_is_the_baseline_over_the_variant_of_the_same_pair():
-    paired = bench.Paired("soc-temp", faster_is_more=True)
+    paired = bench.Paired(faster_is_more=True)
     paired.add(timed(40.0), timed(32.0))  # the machine fast: both sides fast
     paired.add(timed(60.0), timed(50.0))  # a slow minute: both sides slow
     paired.add(timed(40.0), timed(50.0))
@@ -29,7 +29,7 @@ def test_a_speed_ratio_is_the_baseline_over_the_variant_of_the_same_pair():
 
 
 def test_a_time_ratio_is_the_variant_over_the_baseline_and_one_pair_has_no_range():
-    paired = bench.Paired("all-new", faster_is_more=False)
+    paired = bench.Paired(faster_is_more=False)
     paired.add(timed(40.0), timed(80.0))
     assert paired.summary() == "2.00x time"
     paired.add(timed(30.0), timed(75.0))
