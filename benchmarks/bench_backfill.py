@@ -412,11 +412,12 @@ def main() -> None:
         f"{rounds} pair(s) of (baseline, variant) per variant"
     )
     print(f"{'variant':12} {'seconds':>8} {'peak RSS':>10}  {'vs baseline':46}  stages (s)")
+    baseline_median = statistics.median(run.seconds for run in baselines) if baselines else None
     if baselines:
         times = [run.seconds for run in baselines]
         spread = f"runs {min(times):.1f}-{max(times):.1f} s" if len(times) > 1 else ""
         rss = statistics.median(run.rss_mb for run in baselines)
-        print(f"{'baseline':12} {statistics.median(times):>8.1f} {rss:>7,.0f} MB  {spread:46}")
+        print(f"{'baseline':12} {baseline_median:>8.1f} {rss:>7,.0f} MB  {spread:46}")
         (workdir / "baseline.log").write_text(baselines[-1].output)
     for label, paired in results.items():
         run = paired.median_run()
@@ -429,8 +430,8 @@ def main() -> None:
         rss = statistics.median(peaks)
         print(f"{label:12} {run.seconds:>8.1f} {rss:>7,.0f} MB  {summary:46}  {stages}")
     if baselines:
-        median = statistics.median(run.seconds for run in baselines)
-        print(f"baseline rows: {baseline_rows:,} ({baseline_rows / median:,.0f} rows/s)")
+        rate = baseline_rows / baseline_median
+        print(f"baseline rows: {baseline_rows:,} ({rate:,.0f} rows/s, the median run)")
     for name, seconds in quick.items():
         print(f"quick  {name:18} {seconds:.2f}s")
     for name, value in resume.items():
