@@ -88,12 +88,16 @@ def same_value(actual, expected) -> bool:
 
 @pytest.mark.parametrize("model", sorted(TABLE_OF_MODEL))
 def test_table_equals_the_hand_computed_rows(loaded, model):
+    assert_hand_computed_rows(loaded, model)
+
+
+def assert_hand_computed_rows(db, model: str) -> None:
     table = TABLE_OF_MODEL[model]
     expected = [
         {pascal_case(column): value for column, value in row.items()}
         for row in datasets.EXPECTED[model]
     ]
-    actual = read_table(loaded, table)
+    actual = read_table(db, table)
     assert len(actual) == len(expected), table
     columns = list(expected[0]) if expected else []
 
@@ -351,3 +355,77 @@ def test_a_build_does_not_wait_for_the_sqlite_write_lock_to_record_itself(loaded
     with closing(sqlite3.connect(db)) as reader:
         record = Builds(reader).get("player_milestones")
     assert (record.run_id, record.as_of, record.tested_at) == ("run-records", run.as_of, None)
+
+
+def in_two_parts(monkeypatch) -> None:
+    """server_online_counts builds in two parts, cut between the dataset's servers srv-1 and
+    srv-2 (the dataset's raw table is a single granule: its index alone cuts nothing)."""
+    from bfstats import build_parts
+
+    def plan(manifest, model, unique_id, source):
+        return build_parts.ranges(["srv-1", "srv-2"], 2) if model == "server_online_counts" else []
+
+    monkeypatch.setattr(build_parts, "plan", plan)
+
+
+def test_a_mart_built_in_parts_loads_part_after_part_and_equals_the_hand_computed_rows(
+    flow_setup, tmp_path, monkeypatch
+):
+    in_two_parts(monkeypatch)
+    db = tmp_path / "parts.db"
+    state = flow_setup(
+        db, services=["server-online-counts", "server-hourly-patterns"], batch_size=2
+    )
+    assert state.is_completed(), state.message
+    # Both parts in the table, and the pattern mart (which reads it) built after the last one.
+    assert_hand_computed_rows(db, "server_online_counts")
+    assert_hand_computed_rows(db, "server_hourly_patterns")
+    (fingerprint,) = query_one(
+        db, "SELECT fingerprint FROM _bfstats_builds WHERE model = ?", ("server_online_counts",)
+    )
+    assert '"partial"' not in fingerprint  # the whole build's record replaced the first part's
+
+
+def test_a_part_that_fails_to_build_fails_its_service_publishes_nothing_and_others_go_on(
+    flow_setup, tmp_path, monkeypatch
+):
+    """The second part's append fails in ClickHouse (its table was dropped after the first
+    part): the load, which waits for it, fails with the reason; nothing is published."""
+    from bfstats import marts
+    from dbt.adapters.chdb import engine
+
+    in_two_parts(monkeypatch)
+    real_build = marts.build
+
+    def build(mart, as_of, target=None, part=None):
+        if part is not None and not part.first:
+            session = engine.connect(os.environ["BFSTATS_CHDB_PATH"])
+            try:
+                session.query(f"drop table {MART_DB}.server_online_counts")
+            finally:
+                session.close()
+        return real_build(mart, as_of, target, part)
+
+    monkeypatch.setattr(marts, "build", build)
+    db = tmp_path / "part-fails.db"
+    state = flow_setup(db, services=["server-online-counts", "player-milestones"], batch_size=2)
+    assert state.is_failed()
+    failed = ledger(db).latest("server-online-counts")
+    assert failed.status == "failed"
+    assert "dbt could not build the mart server_online_counts (its part 'srv-2' <= value" in (
+        failed.error
+    )
+    assert "does not exist" in failed.error
+    assert ledger(db).latest("player-milestones").status == "completed"
+    assert query_one(db, "SELECT count(*) FROM ServerOnlineCounts") == (0,)
+    assert query_one(
+        db, "SELECT state FROM _bfstats_checkpoints WHERE sqlite_table = ?", ("ServerOnlineCounts",)
+    ) == ("loading",)
+
+
+def query_one(db, sql: str, parameters: tuple = ()) -> tuple:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, parameters).fetchone()
+    finally:
+        conn.close()

@@ -108,3 +108,39 @@ def test_killed_three_times_then_resumed_equals_an_uninterrupted_run(generated, 
     for table in TABLES:
         count, reference_count, only_here, only_there = table_difference(db, reference_db, table)
         assert (count, only_here, only_there) == (reference_count, 0, 0), table
+
+
+def test_killed_while_a_mart_builds_in_parts_resumes_its_load_and_equals_an_uninterrupted_run(
+    generated, reference
+):
+    """ServerOnlineCounts builds in parts (build_parts) and its rows load as each part is in.
+    Killed with the first part loading and the others not all built: the resume builds the mart
+    again, keeps the rows already loaded (same code, same raw data, same as_of) and ends with the
+    uninterrupted run's tables."""
+    work, env = generated
+    reference_db, _ = reference
+    db = work / "parts.db"
+    args = ["server-online-counts", "--as-of", AS_OF, "--batch-size", BATCH, "--sqlite", str(db)]
+    run = Backfill(args, env)
+    wait_for(loading_past(db, "ServerOnlineCounts", 300), 300, what="ServerOnlineCounts load")
+    run.kill()
+    assert "Built part 1 of 4 of server_online_counts" in run.output()
+    assert "Built part 4 of 4" not in run.output(), "the kill came after the last part"
+    state, written, built_so_far, _, _ = checkpoint(db, "ServerOnlineCounts")
+    assert state == "loading" and 300 <= written <= built_so_far
+    # The first part's record tells the resume what the loaded rows came from.
+    (fingerprint,) = query(db, "SELECT fingerprint FROM _bfstats_builds")[0]
+    assert '"partial"' in fingerprint
+
+    resume = bfstats("backfill", *args[:1], "--batch-size", BATCH, "--sqlite", str(db), env=env)
+    assert resume.returncode == 0, resume.stdout[-3000:] + resume.stderr[-3000:]
+    output = resume.stdout + resume.stderr
+    assert "Rebuilding server_online_counts: the interrupted run built only part of it" in output
+    assert "the rows loaded from that build stay" in output
+    state, _, expected, resumed_from, rows_read = checkpoint(db, "ServerOnlineCounts")
+    assert state == "published" and resumed_from >= written
+    assert rows_read == expected - resumed_from
+    count, reference_count, only_here, only_there = table_difference(
+        db, reference_db, "ServerOnlineCounts"
+    )
+    assert (count, only_here, only_there) == (reference_count, 0, 0)

@@ -53,8 +53,8 @@ def source():
     source.close()
 
 
-def fetch(source, after_key=None) -> list[tuple]:
-    query = extract_query.rows_query(SPEC, after_key)
+def fetch(source, after_key=None, settings=None) -> list[tuple]:
+    query = extract_query.rows_query(SPEC, after_key, settings)
     return [
         row
         for block in rows_of(source.stream(query.name, query.sql, query.parameters, 2))
@@ -82,3 +82,14 @@ def test_resuming_after_any_row_returns_exactly_the_rest(source, position):
 def test_count_query_counts_the_mart(source):
     count = extract_query.count_query(SPEC)
     assert source.scalar(count.name, count.sql, count.parameters) == 4
+
+
+def test_the_embedded_engines_extract_settings_reach_the_query_and_keep_its_rows(source):
+    settings = EmbeddedSource.EXTRACT_SETTINGS
+    query = extract_query.rows_query(SPEC, None, settings)
+    assert query.sql.endswith(
+        "SETTINGS max_threads = 1, max_block_size = 8192, read_in_order_use_buffering = 0"
+    )
+    assert fetch(source, None, settings) == fetch(source)
+    after = ["a'b", "all_time", "2024-03-11T00:00:00Z"]
+    assert fetch(source, after, settings) == fetch(source, after)

@@ -72,7 +72,10 @@ def key_parameter_value(spec: TableSpec, name: str, value):
     return value
 
 
-def rows_query(spec: TableSpec, after_key: list | None = None) -> Query:
+def rows_query(
+    spec: TableSpec, after_key: list | None = None, settings: dict | None = None
+) -> Query:
+    """`settings`: ClickHouse settings of the query (constants of the source, never input)."""
     select = exp.select(*(_select_expression(spec, c.name) for c in spec.columns))
     select = select.from_(_relation(spec))
     parameters = {}
@@ -87,6 +90,14 @@ def rows_query(spec: TableSpec, after_key: list | None = None) -> Query:
             for i, (name, value) in enumerate(zip(spec.primary_key, after_key, strict=True))
         }
     select = select.order_by(*(_column(name) for name in spec.primary_key))
+    if settings:
+        select.set(
+            "settings",
+            [
+                exp.EQ(this=exp.var(name), expression=exp.Literal.number(value))
+                for name, value in settings.items()
+            ],
+        )
     return Query(f"extract {spec.model}", select.sql(dialect="clickhouse"), parameters)
 
 

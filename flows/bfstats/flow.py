@@ -8,10 +8,13 @@
 
 ClickHouse work (one dbt invocation at a time) and SQLite writes (one table at a time) overlap:
 a mart's rows stream into SQLite while ClickHouse runs its tests and builds the next mart, and a
-table is published only when its mart's tests passed. A failing service is recorded and the
-others go on; the flow run ends Failed when any failed. Resuming comes from the SQLite
-checkpoints (not from Prefect's result cache), so a retry from the Prefect UI, a rerun from the
-CLI and a run after a crash all continue where the last one stopped, with the same `as_of`.
+table is published only when its mart's tests passed. A mart whose YAML asks for it builds in
+parts (`build <mart>` the first, `build <mart> (other parts)` the rest; build_parts): its load
+starts with the first part and takes each next one as it is built. A failing service is
+recorded and the others go on; the flow run ends Failed when any failed. Resuming comes from
+the SQLite checkpoints (not from Prefect's result cache), so a retry from the Prefect UI, a
+rerun from the CLI and a run after a crash all continue where the last one stopped, with the
+same `as_of`.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from bfstats import as_of as as_of_text
-from bfstats import catalog as catalog_module
 from bfstats import (
+    build_parts,
     check_batches,
     config,
     dbt_invoke,
@@ -47,6 +50,7 @@ from bfstats import (
     summary,
     telemetry,
 )
+from bfstats import catalog as catalog_module
 from bfstats.clickhouse_source import ClickHouseError, open_source
 from bfstats.errors import BfstatsError, RunInterrupted
 from bfstats.pipeline import Pipeline, Result
@@ -109,6 +113,9 @@ class RunSettings:
     # check_batches.CheckBatches: the tables' checks, batched at the dbt lane (made here unless
     # given)
     checks: Unwalked | None = None
+    # Unwalked({model: build_parts.PartsBuilt}): the marts built in parts (what their loads
+    # wait on)
+    parts: Unwalked | None = None
 
     def __post_init__(self) -> None:
         if self.checks is None:
@@ -121,6 +128,9 @@ class RunSettings:
     @property
     def manifest(self):
         return self.parsed.value
+
+    def parts_of(self, model: str) -> build_parts.PartsBuilt | None:
+        return None if self.parts is None else self.parts.value.get(model)
 
 
 def check_parameters(batch_size: int, as_of: str | None) -> str | None:
@@ -165,6 +175,8 @@ class MartBuild:
     tested: bool  # its data tests passed for that build
     # Unwalked(Future) of the build's record in SQLite when it is still being written.
     recording: Unwalked | None = None
+    # Built in parts: the parts its first step left to the next (build_rest)
+    parts_left: tuple[build_parts.Part, ...] = ()
 
     def recorded(self) -> None:
         """Wait for the build's record; raises what kept it from being written."""
@@ -199,30 +211,76 @@ def build_or_reuse(
     """`build()` the nodes, or, when the run resumes, reuse what the interrupted run built if
     their fingerprint is unchanged (mart_state); record what was built. `tested`: the build
     runs the nodes' tests too. `tables`: the SQLite tables this run loads from the nodes (a
-    resume that builds them again loads them again from the start)."""
-    log = logger()
-    variables = marts.dbt_vars(run.as_of)
+    resume that builds them again loads them again from the start: `_start_over`)."""
     with closing(open_source(run.target)) as source:
-        if run.reuse_marts:
-            with closing(connect(run.sqlite_path)) as conn:
-                earlier = Builds(conn).get(name)
-            if earlier is not None and earlier.as_of == run.as_of:
-                if mart_state.fingerprint(run.manifest, unique_ids, variables, source) == (
-                    earlier.fingerprint
-                ):
-                    log.info(
-                        "Reusing %s, built at %s for as_of %s: its code, its source data and "
-                        "the table are unchanged since",
-                        name,
-                        earlier.built_at,
-                        run.as_of,
-                    )
-                    return MartBuild(name, reused=True, tested=earlier.tested)
-                log.info("Rebuilding %s: it changed since the interrupted run built it", name)
-        log.info("Building %s in ClickHouse for as_of %s", name, run.as_of)
+        reused = _reuse(name, unique_ids, run, source)
+        if reused is not None:
+            return reused
+        _start_over(name, unique_ids, tables, run, source)
+        logger().info("Building %s in ClickHouse for as_of %s", name, run.as_of)
         outcome = build()
-        log.info("Built %s in %s", name, _dbt_time(outcome))
-        fingerprint = mart_state.fingerprint(run.manifest, unique_ids, variables, source)
+        logger().info("Built %s in %s", name, _dbt_time(outcome))
+        return _record(name, unique_ids, run, source, tested)
+
+
+def _reuse(name: str, unique_ids: list[str], run: RunSettings, source) -> MartBuild | None:
+    """What the interrupted run this one resumes built, when it is still valid."""
+    if not run.reuse_marts:
+        return None
+    with closing(connect(run.sqlite_path)) as conn:
+        earlier = Builds(conn).get(name)
+    if earlier is None or earlier.as_of != run.as_of:
+        return None
+    if "partial" in earlier.fingerprint:
+        logger().info("Rebuilding %s: the interrupted run built only part of it", name)
+        return None
+    variables = marts.dbt_vars(run.as_of)
+    if mart_state.fingerprint(run.manifest, unique_ids, variables, source) != earlier.fingerprint:
+        logger().info("Rebuilding %s: it changed since the interrupted run built it", name)
+        return None
+    logger().info(
+        "Reusing %s, built at %s for as_of %s: its code, its source data and the table are "
+        "unchanged since",
+        name,
+        earlier.built_at,
+        run.as_of,
+    )
+    return MartBuild(name, reused=True, tested=earlier.tested)
+
+
+def _start_over(name: str, unique_ids: list[str], tables, run: RunSettings, source) -> None:
+    """A resume builds the mart again: before its loads begin (they wait for the build, or for
+    its first part) their rows of the earlier build go - unless that build was cut short and
+    the mart is rebuilt from the same code and raw data (mart_state.partial_fingerprint)."""
+    if not (run.reuse_marts and tables):
+        return
+    with closing(connect(run.sqlite_path)) as conn:
+        earlier = Builds(conn).get(name)
+        if (
+            earlier is not None
+            and earlier.as_of == run.as_of
+            and "partial" in earlier.fingerprint
+            and earlier.fingerprint
+            == mart_state.partial_fingerprint(
+                run.manifest, unique_ids, marts.dbt_vars(run.as_of), source
+            )
+        ):
+            logger().info(
+                "%s: its code and raw data are unchanged since the interrupted run began "
+                "building it, so the rows loaded from that build stay and the loads go on "
+                "from their checkpoints",
+                name,
+            )
+            return
+        with transaction(conn, what="discarding the loads of an earlier build"):
+            _restart_loads(conn, tables, run)
+
+
+def _record(name: str, unique_ids: list[str], run: RunSettings, source, tested: bool) -> MartBuild:
+    """Record the build (with its fingerprint) in SQLite."""
+    fingerprint = mart_state.fingerprint(
+        run.manifest, unique_ids, marts.dbt_vars(run.as_of), source
+    )
 
     def record() -> None:
         with (
@@ -233,11 +291,8 @@ def build_or_reuse(
             builds.record(name, run_id=run.build_run_id, as_of=run.as_of, fingerprint=fingerprint)
             if tested:
                 builds.mark_tested(name)
-            if run.reuse_marts:
-                _restart_loads(conn, tables, run)
 
     if run.reuse_marts:
-        # Before this mart's loads begin (they wait for this step): they may have to start over.
         record()
         return MartBuild(name, reused=False, tested=tested)
     # The record waits for the SQLite write lock, which a load or a publish may hold for
@@ -262,18 +317,89 @@ def build_mart(
 ) -> MartBuild:
     """`dbt run` of one mart (or the one the interrupted run built, when still valid).
     `tables`: the SQLite tables this run loads from the mart."""
-    return build_or_reuse(
-        mart.model,
-        [mart.unique_id],
-        run,
-        lambda: marts.build(mart, run.as_of, run.target),
-        tested=False,
-        tables=tables,
-    )
+    parts = run.parts_of(mart.model)
+    if parts is None:
+        return build_or_reuse(
+            mart.model,
+            [mart.unique_id],
+            run,
+            lambda: marts.build(mart, run.as_of, run.target),
+            tested=False,
+            tables=tables,
+        )
+    return _build_first_part(mart, run, tables, parts)
+
+
+def _build_first_part(mart: marts.Mart, run: RunSettings, tables, parts) -> MartBuild:
+    """The first part of a mart built in parts (the whole mart when it cannot be cut, or the
+    interrupted run's build when still valid); its loads start when this step ends."""
+    log = logger()
+    with closing(open_source(run.target)) as source:
+        reused = _reuse(mart.model, [mart.unique_id], run, source)
+        if reused is not None:
+            parts.all_built()
+            return reused
+        _start_over(mart.model, [mart.unique_id], tables, run, source)
+        ranges = build_parts.plan(run.manifest, mart.model, mart.unique_id, source)
+        if not ranges:
+            log.info("Building %s in ClickHouse for as_of %s", mart.model, run.as_of)
+            outcome = marts.build(mart, run.as_of, run.target)
+            log.info("Built %s in %s", mart.model, _dbt_time(outcome))
+            built = _record(mart.model, [mart.unique_id], run, source, tested=False)
+            parts.all_built()
+            return built
+        parts.plan(len(ranges))
+        log.info(
+            "Building %s in ClickHouse for as_of %s in %d parts (ranges of %s), so that its "
+            "first rows load while the rest builds",
+            mart.model,
+            run.as_of,
+            len(ranges),
+            build_parts.setting(run.manifest.nodes[mart.unique_id]).column,
+        )
+        partial = mart_state.partial_fingerprint(
+            run.manifest, [mart.unique_id], marts.dbt_vars(run.as_of), source
+        )
+        outcome = marts.build(mart, run.as_of, run.target, part=ranges[0])
+        # Before its loads begin: a resume after a crash must know what their rows came from.
+        with (
+            closing(connect(run.sqlite_path)) as conn,
+            transaction(conn, what=f"recording the first part of {mart.model}"),
+        ):
+            Builds(conn).record(
+                mart.model, run_id=run.build_run_id, as_of=run.as_of, fingerprint=partial
+            )
+        parts.built(1)
+        log.info("Built part 1 of %d of %s in %s", len(ranges), mart.model, _dbt_time(outcome))
+    return MartBuild(mart.model, reused=False, tested=False, parts_left=tuple(ranges[1:]))
+
+
+@task(name="build", cache_policy=NO_CACHE)
+@expected_failures
+def build_rest(mart: marts.Mart, first: MartBuild, run: RunSettings) -> MartBuild:
+    """The other parts of a mart built in parts, appended to the table one after the other
+    (each one's rows load as soon as it is in); then the build is recorded."""
+    if not first.parts_left:
+        return first  # reused, or built whole by the first step
+    log = logger()
+    parts = run.parts_of(mart.model)
+    count = parts.parts
+    try:
+        with closing(open_source(run.target)) as source:
+            for number, part in enumerate(first.parts_left, start=2):
+                outcome = marts.build(mart, run.as_of, run.target, part=part)
+                parts.built(number)
+                log.info(
+                    "Built part %d of %d of %s in %s", number, count, mart.model, _dbt_time(outcome)
+                )
+            return _record(mart.model, [mart.unique_id], run, source, tested=False)
+    except BaseException as error:
+        parts.failed(error)
+        raise
 
 
 def _restart_loads(conn, tables, run: RunSettings) -> None:
-    """A resume built a mart again (it changed, or the interrupted run had not recorded it):
+    """A resume builds a mart again (it changed, or the interrupted run had not recorded it):
     rows its tables staged or published in this run came from the earlier build, so their
     loads start over rather than continue after a key of other data."""
     checkpoints = Checkpoints(conn)
@@ -336,6 +462,7 @@ def load_table(spec: catalog_module.TableSpec, run: RunSettings) -> loader.Stage
                 as_of=run.as_of,
                 batch_size=run.batch_size,
                 allow_shrink=run.allow_shrink,
+                parts=run.parts_of(spec.model),
             )
     finally:
         conn.close()
@@ -443,8 +570,9 @@ def plan_steps(
     # first): the SQLite lane starts as early as it can, and every later load finds its mart
     # built while the previous table still loads.
     previous_build: list[str] = []
+    built_step: dict[str, str] = {}  # model -> the step after which it is built whole
     for mart in builds.marts:
-        upstream = [f"build {model}" for model in mart.upstream]
+        upstream = [built_step[model] for model in mart.upstream]
         build = steps.add(
             f"build {mart.model}",
             build_mart,
@@ -454,12 +582,21 @@ def plan_steps(
             run=run,
             tables=tuple(spec for spec in tables if spec.model == mart.model),
         )
+        if run.parts_of(mart.model) is not None:
+            build = steps.add(
+                f"build {mart.model} (other parts)",
+                build_rest,
+                mart=mart,
+                first=Result(build),
+                run=run,
+            )
+        built_step[mart.model] = build
         previous_build = [build]
         steps.add(
             f"test {mart.model}",
             test_mart,
             mart=mart,
-            built=Result(f"build {mart.model}"),
+            built=Result(build),
             run=run,
         )
     service_steps: dict[str, list[str]] = {}
@@ -492,7 +629,8 @@ def plan_steps(
                 published=Result(publish),
                 run=run,
             )
-            names += [f"build {spec.model}", *tests, load, publish, check]
+            built = list(dict.fromkeys([f"build {spec.model}", built_step[spec.model]]))
+            names += [*built, *tests, load, publish, check]
             previous_load = [load]
     checks = [name for name in steps.names() if name.startswith("check ")]
     if len(checks) > 1:
@@ -616,6 +754,12 @@ def run_services(
             target=target,
             run_ids={p.service.name: p.run_id for p in plan.to_load},
             parsed=Unwalked(catalog.manifest),
+            parts=Unwalked(
+                {
+                    model: build_parts.PartsBuilt(model)
+                    for model in build_parts.models_in_parts(catalog.manifest)
+                }
+            ),
             reuse_marts=all(p.action == "resume" for p in plan.to_load),
             build_run_id=plan.to_load[0].run_id,
             spans={

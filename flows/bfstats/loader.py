@@ -14,6 +14,9 @@ place - readers see the old contents or the new ones, never a half-loaded table.
   table's triggers as any write would. At scale 1, ServerOnlineCounts stages and publishes into
   the API's file in 12.5 s + 17.2 s this way, against 13.4 s + 5.3 s by the rename.
 
+A mart built in parts (build_parts) is loaded part after part as each one is built; it is
+counted, and a shrink refused, once its last part is in.
+
 Reading from ClickHouse runs in a thread and is handed over through a small queue, so the next
 batches are fetched and converted while SQLite writes the current one.
 """
@@ -27,7 +30,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from bfstats import config, extract_query, reconcile, stopping, telemetry
+from bfstats import build_parts, config, extract_query, reconcile, stopping, telemetry
 from bfstats.catalog import TableSpec
 from bfstats.errors import BfstatsError
 from bfstats.progress import TableProgress, logger
@@ -177,9 +180,12 @@ def stage_table(
     as_of: str,
     batch_size: int,
     allow_shrink: bool = False,
+    parts: build_parts.PartsBuilt | None = None,
 ) -> StagedTable:
     """Stream the mart into its staging table in checkpointed batches (resuming after the last
-    checkpoint of this run when there is one)."""
+    checkpoint of this run when there is one). `parts`: the mart is being built in parts; the
+    rows of each part are loaded as soon as it is built (they follow the previous part's in key
+    order), and the mart is counted (and the shrink refused) once its last part is in."""
     started = time.perf_counter()
     log = logger()
     checkpoints = Checkpoints(conn)
@@ -199,17 +205,8 @@ def stage_table(
             already_published=True,
         )
 
-    count = extract_query.count_query(spec)
-    rows_expected = int(source.scalar(count.name, count.sql, count.parameters))
-    refuse_shrink(conn, spec, rows_expected, as_of=as_of, allow=allow_shrink)
-    if rows_expected == 0:
-        log.warning(
-            "%s: the ClickHouse model %s has no rows for as_of %s; check the as_of and that "
-            "the raw tables hold data",
-            spec.sqlite_table,
-            spec.model,
-            as_of,
-        )
+    in_parts = parts is not None and not parts.complete
+    rows_expected = None if in_parts else _expected_rows(conn, source, spec, as_of, allow_shrink)
     resuming = (
         checkpoint is not None
         and checkpoint.run_id == run_id
@@ -218,19 +215,46 @@ def stage_table(
     )
     with transaction(conn, what=f"preparing the load of {spec.sqlite_table}"):
         if resuming:
-            checkpoints.resume(spec.sqlite_table, rows_expected)
+            checkpoints.resume(spec.sqlite_table, rows_expected or 0)
         else:
             conn.execute(f"DROP TABLE IF EXISTS {quote(staging)}")
             conn.execute(_staging_ddl(conn, spec, staging))
-            checkpoints.start(spec.sqlite_table, spec.service, run_id, as_of, rows_expected)
+            checkpoints.start(spec.sqlite_table, spec.service, run_id, as_of, rows_expected or 0)
     checkpoint = checkpoints.get(spec.sqlite_table)
     after_key = checkpoint.last_key if resuming else None
     resumed_from = checkpoint.rows_written
 
     progress = TableProgress(spec.sqlite_table, rows_expected, resumed_from)
-    rows_read = _stream_into_staging(
-        conn, source, spec, staging, after_key, batch_size, checkpoints, progress
-    )
+    rows_read = 0
+    parts_seen = 0
+    while True:
+        if in_parts:
+            parts_seen = parts.wait_beyond(parts_seen, stopping.check)
+            if parts.complete:
+                in_parts = False
+                rows_expected = _expected_rows(conn, source, spec, as_of, allow_shrink)
+                with transaction(conn, what=f"counting {spec.sqlite_table}"):
+                    checkpoints.expect(spec.sqlite_table, rows_expected)
+                progress.expect(rows_expected)
+            else:
+                # The rows so far, for `bfstats status` (a lower bound; the progress shows `?`).
+                built_rows = _count_mart(source, spec)
+                with transaction(conn, what=f"counting {spec.sqlite_table}"):
+                    checkpoints.expect(spec.sqlite_table, built_rows)
+                log.info(
+                    "%s: loading the %s rows of %s's first %d of %d parts while the rest builds",
+                    spec.sqlite_table,
+                    f"{built_rows:,}",
+                    spec.model,
+                    parts_seen,
+                    parts.parts,
+                )
+        read, after_key = _stream_into_staging(
+            conn, source, spec, staging, after_key, batch_size, checkpoints, progress
+        )
+        rows_read += read
+        if not in_parts:
+            break
     progress.finish()
     seconds = time.perf_counter() - started
     log.info(
@@ -244,6 +268,26 @@ def stage_table(
     return StagedTable(
         spec.sqlite_table, rows_expected, resumed_from + rows_read, rows_read, resumed_from, seconds
     )
+
+
+def _count_mart(source, spec: TableSpec) -> int:
+    count = extract_query.count_query(spec)
+    return int(source.scalar(count.name, count.sql, count.parameters))
+
+
+def _expected_rows(conn, source, spec: TableSpec, as_of: str, allow_shrink: bool) -> int:
+    """The mart's row count, which the staging table must reach; refuses a shrink."""
+    rows_expected = _count_mart(source, spec)
+    refuse_shrink(conn, spec, rows_expected, as_of=as_of, allow=allow_shrink)
+    if rows_expected == 0:
+        logger().warning(
+            "%s: the ClickHouse model %s has no rows for as_of %s; check the as_of and that "
+            "the raw tables hold data",
+            spec.sqlite_table,
+            spec.model,
+            as_of,
+        )
+    return rows_expected
 
 
 def publish_table(conn: sqlite3.Connection, spec: TableSpec, staged: StagedTable) -> PublishedTable:
@@ -267,8 +311,10 @@ def publish_table(conn: sqlite3.Connection, spec: TableSpec, staged: StagedTable
 
 def _stream_into_staging(
     conn, source, spec, staging, after_key, batch_size, checkpoints, progress
-) -> int:
-    query = extract_query.rows_query(spec, after_key)
+) -> tuple[int, list | None]:
+    """The mart's rows after `after_key` (all: None) into staging; the rows read and the key of
+    the last one (`after_key` when there were none)."""
+    query = extract_query.rows_query(spec, after_key, getattr(source, "EXTRACT_SETTINGS", None))
     key_positions = extract_query.key_positions(spec)
     insert = RowInsert(conn, staging, [c.sqlite_name for c in spec.columns])
     blocks = source.stream(
@@ -287,13 +333,14 @@ def _stream_into_staging(
             ):
                 insert.write_values(conn, batch.values)
                 last = batch.row(-1)
-                checkpoints.advance(spec.sqlite_table, [last[i] for i in key_positions], batch.rows)
+                after_key = [last[i] for i in key_positions]
+                checkpoints.advance(spec.sqlite_table, after_key, batch.rows)
                 span.row_count = batch.rows
             rows_read += batch.rows
             progress.advance(batch.rows)
     finally:
         reader.stop()
-    return rows_read
+    return rows_read, after_key
 
 
 def _staging_ddl(conn: sqlite3.Connection, spec: TableSpec, staging: str) -> str:

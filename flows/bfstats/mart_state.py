@@ -47,12 +47,12 @@ def code_fingerprint(manifest, unique_ids: list[str], dbt_vars: dict) -> str:
     )
 
 
-def relations(manifest, unique_ids: list[str]) -> list[str]:
-    """`database.table` of the nodes themselves and of the raw sources they read. Not the seeds'
-    tables: every run loads them again from their CSV files (new tables, new parts), whose
-    content the code fingerprint holds (dbt's checksum of each file)."""
+def relations(manifest, unique_ids: list[str], with_nodes: bool = True) -> list[str]:
+    """`database.table` of the nodes themselves (unless not `with_nodes`) and of the raw sources
+    they read. Not the seeds' tables: every run loads them again from their CSV files (new
+    tables, new parts), whose content the code fingerprint holds (dbt's checksum of each file)."""
     nodes, sources = manifest.nodes, manifest.sources
-    found = {f"{nodes[uid].schema}.{nodes[uid].alias}" for uid in unique_ids}
+    found = {f"{nodes[uid].schema}.{nodes[uid].alias}" for uid in unique_ids if with_nodes}
     for uid in lineage(nodes, unique_ids):
         for parent in parents(nodes[uid]):
             if parent in sources:
@@ -102,3 +102,20 @@ def fingerprint(manifest, unique_ids: list[str], dbt_vars: dict, source) -> dict
         for name, sql, parameters in state_queries(relations(manifest, unique_ids))
     ]
     return {"code": code_fingerprint(manifest, unique_ids, dbt_vars), "data": _digest(states)}
+
+
+def partial_fingerprint(manifest, unique_ids: list[str], dbt_vars: dict, source) -> dict:
+    """What a mart built in parts is built from (code, vars, raw data), without the table,
+    which each part changes. Recorded with its first part: a run that resumes after the build
+    was cut short builds the mart again, and when this is unchanged the rebuilt rows are the
+    rows already loaded (the same code on the same data for the same as_of), so the loads go
+    on from their checkpoints. It never equals a whole build's fingerprint, so a mart cut short
+    is never reused."""
+    states = [
+        source.rows(name, sql, parameters)
+        for name, sql, parameters in state_queries(
+            relations(manifest, unique_ids, with_nodes=False)
+        )
+    ]
+    code = code_fingerprint(manifest, unique_ids, dbt_vars)
+    return {"partial": {"code": code, "sources": _digest(states)}}

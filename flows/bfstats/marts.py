@@ -146,10 +146,16 @@ def build_seeds(plan: BuildPlan, as_of: str, target=None) -> dbt_invoke.DbtOutco
     return outcome
 
 
-def build(mart: Mart, as_of: str, target=None) -> dbt_invoke.DbtOutcome:
-    """Materialize one mart in ClickHouse for `as_of` (`dbt run --select <model>`)."""
-    outcome = dbt_invoke.run(["run", "--select", mart.model], dbt_vars(as_of))
-    _raise_on_failure(outcome, f"dbt could not build the mart {mart.model}", target)
+def build(mart: Mart, as_of: str, target=None, part=None) -> dbt_invoke.DbtOutcome:
+    """Materialize one mart in ClickHouse for `as_of` (`dbt run --select <model>`); `part`
+    (a build_parts.Part): only that range of it, replacing the table (the first) or appended."""
+    variables = dbt_vars(as_of)
+    what = f"dbt could not build the mart {mart.model}"
+    if part is not None:
+        variables["build_part"] = part.var()
+        what += f" (its part {part.lower!r} <= value < {part.upper!r})"
+    outcome = dbt_invoke.run(["run", "--select", mart.model], variables)
+    _raise_on_failure(outcome, what, target)
     return outcome
 
 

@@ -123,6 +123,8 @@ class TableProgress:
 
     @property
     def percent(self) -> float:
+        if self.rows_total is None:  # not counted yet (a mart still being built in parts)
+            return 0.0
         if not self.rows_total:
             return 100.0
         return round(min(100.0, 100.0 * self.rows_done / self.rows_total), 1)
@@ -145,6 +147,11 @@ class TableProgress:
                 text += f", ETA {format_duration((self.rows_total - self.rows_done) / rate)}"
         return text
 
+    def expect(self, rows_total: int) -> None:
+        """The total, once known (a mart built in parts is counted when its last part is in)."""
+        self.rows_total = rows_total
+        _emit(ProgressEvent("advance", self.table, self.rows_done, self.rows_total))
+
     def advance(self, rows: int) -> None:
         self.rows_done += rows
         _emit(ProgressEvent("advance", self.table, self.rows_done, self.rows_total))
@@ -161,11 +168,12 @@ class TableProgress:
         eta = ""
         if self.rows_total and rate > 0:
             eta = f", ETA {format_duration((self.rows_total - self.rows_done) / rate)}"
+        share = "" if self.rows_total is None else f" ({self.percent:.1f}%)"
         self._log.info(
-            "%s: %s rows (%.1f%%), %s rows/s%s",
+            "%s: %s rows%s, %s rows/s%s",
             self.table,
             rows_text(self.rows_done, self.rows_total),
-            self.percent,
+            share,
             f"{rate:,.0f}",
             eta,
         )

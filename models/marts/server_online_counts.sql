@@ -8,6 +8,8 @@ with hours as (
         max(players_online) as most_players,
         count() as samples
     from {{ ref('int_server_samples_in_window') }}
+    -- Every row when the table is built whole; one range of servers when built in parts.
+    where {{ build_part_filter('server_guid') }}
     group by server_guid, hour_start
 )
 

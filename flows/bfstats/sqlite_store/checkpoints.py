@@ -80,6 +80,14 @@ class Checkpoints:
             (rows_expected, utc_now(), table),
         )
 
+    def expect(self, table: str, rows_expected: int) -> None:
+        """The mart's row count, once known (a mart built in parts: after its last part)."""
+        self.conn.execute(
+            "UPDATE _bfstats_checkpoints SET rows_expected = ?, updated_at = ? "
+            "WHERE sqlite_table = ?",
+            (rows_expected, utc_now(), table),
+        )
+
     def advance(self, table: str, last_key: list, rows: int) -> None:
         self.conn.execute(
             "UPDATE _bfstats_checkpoints SET last_key = ?, rows_written = rows_written + ?, "
