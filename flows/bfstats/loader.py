@@ -225,35 +225,17 @@ def stage_table(
     resumed_from = checkpoint.rows_written
 
     progress = TableProgress(spec.sqlite_table, rows_expected, resumed_from)
-    rows_read = 0
-    parts_seen = 0
+    rows_read, parts_seen = 0, 0
     while True:
-        if in_parts:
-            parts_seen = parts.wait_beyond(parts_seen, stopping.check)
-            if parts.complete:
-                in_parts = False
-                rows_expected = _expected_rows(conn, source, spec, as_of, allow_shrink)
-                with transaction(conn, what=f"counting {spec.sqlite_table}"):
-                    checkpoints.expect(spec.sqlite_table, rows_expected)
-                progress.expect(rows_expected)
-            else:
-                # The rows so far, for `bfstats status` (a lower bound; the progress shows `?`).
-                built_rows = _count_mart(source, spec)
-                with transaction(conn, what=f"counting {spec.sqlite_table}"):
-                    checkpoints.expect(spec.sqlite_table, built_rows)
-                log.info(
-                    "%s: loading the %s rows of %s's first %d of %d parts while the rest builds",
-                    spec.sqlite_table,
-                    f"{built_rows:,}",
-                    spec.model,
-                    parts_seen,
-                    parts.parts,
-                )
+        if in_parts:  # rows_expected stays None until the last part is in
+            parts_seen, rows_expected = _await_next_part(
+                conn, source, spec, parts, parts_seen, as_of, allow_shrink, progress
+            )
         read, after_key = _stream_into_staging(
             conn, source, spec, staging, after_key, batch_size, checkpoints, progress
         )
         rows_read += read
-        if not in_parts:
+        if rows_expected is not None:
             break
     progress.finish()
     seconds = time.perf_counter() - started
@@ -268,6 +250,32 @@ def stage_table(
     return StagedTable(
         spec.sqlite_table, rows_expected, resumed_from + rows_read, rows_read, resumed_from, seconds
     )
+
+
+def _await_next_part(
+    conn, source, spec: TableSpec, parts, seen: int, as_of: str, allow_shrink: bool, progress
+) -> tuple[int, int | None]:
+    """Wait until more than `seen` parts of the mart are built; returns how many are and, once
+    all are, the mart's row count (its shrink refused), else None. Until then the checkpoint
+    holds the rows built so far, a lower bound for `bfstats status`."""
+    seen = parts.wait_beyond(seen, stopping.check)
+    complete = seen >= parts.parts  # once: a part may be built while this one counts
+    if complete:
+        rows = _expected_rows(conn, source, spec, as_of, allow_shrink)
+        progress.expect(rows)
+    else:
+        rows = _count_mart(source, spec)
+        logger().info(
+            "%s: loading the %s rows of %s's first %d of %d parts while the rest builds",
+            spec.sqlite_table,
+            f"{rows:,}",
+            spec.model,
+            seen,
+            parts.parts,
+        )
+    with transaction(conn, what=f"counting {spec.sqlite_table}"):
+        Checkpoints(conn).expect(spec.sqlite_table, rows)
+    return seen, rows if complete else None
 
 
 def _count_mart(source, spec: TableSpec) -> int:
