@@ -91,3 +91,67 @@ def test_a_load_waiting_for_a_part_stops_with_the_run():
     parts.built(1)
     with pytest.raises(Stopped):
         parts.wait_beyond(1, stop)
+
+
+class _Manifest:
+    """The two things `plan` reads of dbt's manifest: a mart reading one raw table."""
+
+    def __init__(self, database: str, table: str, column: str):
+        from types import SimpleNamespace
+
+        self.sources = {
+            "source.bfstats.raw.samples": SimpleNamespace(schema=database, identifier=table)
+        }
+        self.nodes = {
+            "model.bfstats.mart": SimpleNamespace(
+                name="mart",
+                resource_type="model",
+                meta={},
+                config=SimpleNamespace(meta={"build_in_parts": {"parts": 4, "column": column}}),
+                depends_on=SimpleNamespace(nodes=["source.bfstats.raw.samples"]),
+            )
+        }
+
+
+@pytest.fixture
+def index_source(clickhouse):
+    """A raw table of 2-row granules on the real engine, and a source to query it."""
+    from bfstats.clickhouse_source import EmbeddedSource
+    from bfstats.config import Target, chdb_path
+
+    clickhouse.query("CREATE DATABASE IF NOT EXISTS parts_tests")
+    clickhouse.query("DROP TABLE IF EXISTS parts_tests.samples")
+    clickhouse.query(
+        "CREATE TABLE parts_tests.samples (server_guid String, n UInt32) "
+        "ENGINE = MergeTree ORDER BY server_guid SETTINGS index_granularity = 2"
+    )
+    clickhouse.query(
+        "INSERT INTO parts_tests.samples SELECT 'srv-' || leftPad(toString(number % 40), 2, '0'), "
+        "number FROM numbers(400)"
+    )
+    source = EmbeddedSource(Target("test", "chdb", "parts_tests", path=str(chdb_path())))
+    yield source
+    source.close()
+
+
+def test_the_raw_tables_index_cuts_the_mart_into_parts_of_about_equal_rows(index_source):
+    parts = build_parts.plan(
+        _Manifest("parts_tests", "samples", "server_guid"),
+        "mart",
+        "model.bfstats.mart",
+        index_source,
+    )
+    assert [(p.lower, p.upper) for p in parts] == [
+        (None, "srv-10"),
+        ("srv-10", "srv-20"),
+        ("srv-20", "srv-30"),
+        ("srv-30", None),
+    ]
+
+
+def test_an_index_that_cannot_be_read_builds_the_mart_whole(index_source, caplog):
+    manifest = _Manifest("parts_tests", "samples", "no_such_column")
+    assert build_parts.plan(manifest, "mart", "model.bfstats.mart", index_source) == []
+    assert "Building mart whole: the primary index of parts_tests.samples cannot be read" in (
+        caplog.text
+    )

@@ -15,8 +15,9 @@ What it does, on the default (V2) UI:
 3. a flow run (`--flow-run`, else the newest run of `backfill/all`): its state and the state
    message (Details tab: for a failure, the outcome line and one line per failed service); the task
    run names and states (Task Runs tab, every page), each name one of the flow's (`describe
-   project`, `build seeds`, `build <model>`, `test <model>`, `load <Table>`, `publish <Table>`,
-   `check <Table>`, `check across tables`, with ` (retry N)` on a retry), none with a random
+   project`, `build seeds`, `build <model>`, `build <model> (other parts)`, `test <model>`,
+   `load <Table>`, `publish <Table>`, `check <Table>`, `check across tables`, with ` (retry N)`
+   on a retry), none with a random
    suffix; the ERROR records (Logs tab filtered to "Error and above", and the API's count): an
    expected failure once, without traceback, no text twice; the artifacts with what each one's
    page shows: `backfill-summary` (its description the outcome line, its page the whole text of
@@ -46,8 +47,8 @@ STATES = "Completed|Failed|Running|Cancelled|Cancelling|Crashed|Pending|Schedule
 LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 # The flow's task run names (flows/bfstats/flow.py); a retry of the flow run adds " (retry N)".
 TASK_RUN_NAME = re.compile(
-    r"(describe project|build seeds|build \w+|test \w+|load \w+|publish \w+|check \w+"
-    r"|check across tables)( \(retry \d+\))?"
+    r"(describe project|build seeds|build \w+|build \w+ \(other parts\)|test \w+|load \w+"
+    r"|publish \w+|check \w+|check across tables)( \(retry \d+\))?"
 )
 OUTCOME = re.compile(r"^\d+ of \d+ services completed")
 PROGRESS_KEY = re.compile(r"^progress-[a-z0-9]+(-[a-z0-9]+)*$")

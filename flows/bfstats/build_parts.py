@@ -91,17 +91,20 @@ def raw_tables(manifest, unique_id: str) -> list:
     return [manifest.sources[uid] for uid in sorted(found)]
 
 
-def index_query(source_node, column: str) -> str:
-    """The part column at the start of each granule of the raw table's primary index."""
+def index_query(source_node, column: str) -> tuple[str, dict]:
+    """The part column at the start of each granule of the raw table's primary index; the
+    table's database and name are server-side parameters."""
+    text = exp.DataType.build("String", dialect="clickhouse")
     table_function = exp.Anonymous(
         this="mergeTreeIndex",
         expressions=[
-            exp.Literal.string(source_node.schema),
-            exp.Literal.string(source_node.identifier),
+            exp.Placeholder(this="raw_database", kind=text),
+            exp.Placeholder(this="raw_table", kind=text),
         ],
     )
     select = exp.select(exp.column(column, quoted=True)).from_(table_function)
-    return select.sql(dialect="clickhouse")
+    parameters = {"raw_database": source_node.schema, "raw_table": source_node.identifier}
+    return select.sql(dialect="clickhouse"), parameters
 
 
 def plan(manifest, model: str, unique_id: str, source) -> list[Part]:
@@ -116,7 +119,8 @@ def plan(manifest, model: str, unique_id: str, source) -> list[Part]:
         return []
     raw = tables[0]
     try:
-        rows = source.rows(f"index of {raw.identifier}", index_query(raw, wanted.column), {})
+        sql, parameters = index_query(raw, wanted.column)
+        rows = source.rows(f"index of {raw.identifier}", sql, parameters)
     except Exception as error:  # an optimisation only: the whole build is always right
         log.info(
             "Building %s whole: the primary index of %s.%s cannot be read (%s)",
