@@ -256,23 +256,27 @@ def _await_next_part(
     conn, source, spec: TableSpec, parts, seen: int, as_of: str, allow_shrink: bool, progress
 ) -> tuple[int, int | None]:
     """Wait until more than `seen` parts of the mart are built; returns how many are and, once
-    all are, the mart's row count (its shrink refused), else None. Until then the checkpoint
-    holds the rows built so far, a lower bound for `bfstats status`."""
+    all are, the mart's row count (its shrink refused), else None. Until then the checkpoint and
+    the progress hold an estimate: the rows built so far scaled to every part (the parts are cut
+    to hold about as many rows each), always more than the rows loaded while parts remain."""
     seen = parts.wait_beyond(seen, stopping.check)
     complete = seen >= parts.parts  # once: a part may be built while this one counts
     if complete:
         rows = _expected_rows(conn, source, spec, as_of, allow_shrink)
-        progress.expect(rows)
     else:
-        rows = _count_mart(source, spec)
+        built = _count_mart(source, spec)
+        rows = -(-built * parts.parts // seen)  # rounded up
         logger().info(
-            "%s: loading the %s rows of %s's first %d of %d parts while the rest builds",
+            "%s: loading the %s rows of %s's first %d of %d parts (about %s in all) while the "
+            "rest builds",
             spec.sqlite_table,
-            f"{rows:,}",
+            f"{built:,}",
             spec.model,
             seen,
             parts.parts,
+            f"{rows:,}",
         )
+    progress.expect(rows)
     with transaction(conn, what=f"counting {spec.sqlite_table}"):
         Checkpoints(conn).expect(spec.sqlite_table, rows)
     return seen, rows if complete else None

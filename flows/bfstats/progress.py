@@ -148,7 +148,8 @@ class TableProgress:
         return text
 
     def expect(self, rows_total: int) -> None:
-        """The total, once known (a mart built in parts is counted when its last part is in)."""
+        """A new total (a mart built in parts: estimated from its first parts, then counted
+        when its last part is in)."""
         self.rows_total = rows_total
         _emit(ProgressEvent("advance", self.table, self.rows_done, self.rows_total))
 
