@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from bfstats.catalog import node_meta
 from bfstats.errors import BfstatsError
 from bfstats.progress import logger
 
@@ -66,7 +67,7 @@ class Setting:
 
 def setting(node) -> Setting | None:
     """The mart's `meta.build_in_parts`, or None when it is built whole."""
-    meta = {**(getattr(node, "meta", None) or {}), **(node.config.meta or {})}.get(META_KEY)
+    meta = node_meta(node).get(META_KEY)
     if not meta:
         return None
     return Setting(parts=int(meta.get("parts", 4)), column=str(meta["column"]))
@@ -83,12 +84,9 @@ def models_in_parts(manifest) -> list[str]:
 
 def raw_tables(manifest, unique_id: str) -> list:
     """The dbt sources (raw tables) the model reads, directly or through other models."""
-    from bfstats.marts import lineage, parents
+    from bfstats.marts import source_ids
 
-    found = set()
-    for uid in lineage(manifest.nodes, [unique_id]):
-        found.update(p for p in parents(manifest.nodes[uid]) if p in manifest.sources)
-    return [manifest.sources[uid] for uid in sorted(found)]
+    return [manifest.sources[uid] for uid in source_ids(manifest, [unique_id])]
 
 
 def index_query(source_node, column: str) -> tuple[str, dict]:

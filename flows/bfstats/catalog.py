@@ -149,12 +149,13 @@ def _topological_order(nodes: dict) -> list[str]:
     return order
 
 
-def _meta(node) -> dict:
+def node_meta(node) -> dict:
+    """A model's meta, from its YAML's `meta` and `config.meta` both."""
     return {**(node.meta or {}), **(node.config.meta or {})}
 
 
 def _table_spec(node) -> TableSpec:
-    meta = _meta(node)
+    meta = node_meta(node)
     columns = tuple(
         Column(name, column.data_type or "")
         for name, column in node.columns.items()
@@ -194,7 +195,7 @@ def from_manifest(manifest) -> Catalog:
     services: dict[str, list[TableSpec]] = {}
     for unique_id in _topological_order(models):
         node = models[unique_id]
-        if _meta(node).get("sqlite_table"):
+        if node_meta(node).get("sqlite_table"):
             spec = _table_spec(node)
             services.setdefault(spec.service, []).append(spec)
     return Catalog(

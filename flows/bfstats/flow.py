@@ -213,67 +213,77 @@ def build_or_reuse(
     runs the nodes' tests too. `tables`: the SQLite tables this run loads from the nodes (a
     resume that builds them again loads them again from the start: `_start_over`)."""
     with closing(open_source(run.target)) as source:
-        reused = _reuse(name, unique_ids, run, source)
+        earlier = _earlier_build(name, run)
+        reused = _reuse(earlier, unique_ids, run, source)
         if reused is not None:
             return reused
-        _start_over(name, unique_ids, tables, run, source)
-        logger().info("Building %s in ClickHouse for as_of %s", name, run.as_of)
-        outcome = build()
-        logger().info("Built %s in %s", name, _dbt_time(outcome))
-        return _record(name, unique_ids, run, source, tested)
+        _start_over(earlier, unique_ids, tables, run, source)
+        return _build_whole(name, unique_ids, run, source, build, tested)
 
 
-def _reuse(name: str, unique_ids: list[str], run: RunSettings, source) -> MartBuild | None:
-    """What the interrupted run this one resumes built, when it is still valid."""
+def _build_whole(name: str, unique_ids: list[str], run: RunSettings, source, build, tested):
+    logger().info("Building %s in ClickHouse for as_of %s", name, run.as_of)
+    outcome = build()
+    logger().info("Built %s in %s", name, _dbt_time(outcome))
+    return _record(name, unique_ids, run, source, tested)
+
+
+def _earlier_build(name: str, run: RunSettings):
+    """The record of the interrupted run's build of `name` when this run resumes, else None."""
     if not run.reuse_marts:
         return None
     with closing(connect(run.sqlite_path)) as conn:
-        earlier = Builds(conn).get(name)
+        return Builds(conn).get(name)
+
+
+def _reuse(earlier, unique_ids: list[str], run: RunSettings, source) -> MartBuild | None:
+    """What the interrupted run this one resumes built (`earlier`), when it is still valid."""
     if earlier is None or earlier.as_of != run.as_of:
         return None
     if "partial" in earlier.fingerprint:
-        logger().info("Rebuilding %s: the interrupted run built only part of it", name)
+        logger().info("Rebuilding %s: the interrupted run built only part of it", earlier.model)
         return None
     variables = marts.dbt_vars(run.as_of)
     if mart_state.fingerprint(run.manifest, unique_ids, variables, source) != earlier.fingerprint:
-        logger().info("Rebuilding %s: it changed since the interrupted run built it", name)
+        logger().info("Rebuilding %s: it changed since the interrupted run built it", earlier.model)
         return None
     logger().info(
         "Reusing %s, built at %s for as_of %s: its code, its source data and the table are "
         "unchanged since",
-        name,
+        earlier.model,
         earlier.built_at,
         run.as_of,
     )
-    return MartBuild(name, reused=True, tested=earlier.tested)
+    return MartBuild(earlier.model, reused=True, tested=earlier.tested)
 
 
-def _start_over(name: str, unique_ids: list[str], tables, run: RunSettings, source) -> None:
+def _start_over(earlier, unique_ids: list[str], tables, run: RunSettings, source) -> None:
     """A resume builds the mart again: before its loads begin (they wait for the build, or for
     its first part) their rows of the earlier build go - unless that build was cut short and
     the mart is rebuilt from the same code and raw data (mart_state.partial_fingerprint)."""
     if not (run.reuse_marts and tables):
         return
-    with closing(connect(run.sqlite_path)) as conn:
-        earlier = Builds(conn).get(name)
-        if (
-            earlier is not None
-            and earlier.as_of == run.as_of
-            and "partial" in earlier.fingerprint
-            and earlier.fingerprint
-            == mart_state.partial_fingerprint(
-                run.manifest, unique_ids, marts.dbt_vars(run.as_of), source
-            )
-        ):
-            logger().info(
-                "%s: its code and raw data are unchanged since the interrupted run began "
-                "building it, so the rows loaded from that build stay and the loads go on "
-                "from their checkpoints",
-                name,
-            )
-            return
-        with transaction(conn, what="discarding the loads of an earlier build"):
-            _restart_loads(conn, tables, run)
+    if (
+        earlier is not None
+        and earlier.as_of == run.as_of
+        and "partial" in earlier.fingerprint
+        and earlier.fingerprint
+        == mart_state.partial_fingerprint(
+            run.manifest, unique_ids, marts.dbt_vars(run.as_of), source
+        )
+    ):
+        logger().info(
+            "%s: its code and raw data are unchanged since the interrupted run began building "
+            "it, so the rows loaded from that build stay and the loads go on from their "
+            "checkpoints",
+            earlier.model,
+        )
+        return
+    with (
+        closing(connect(run.sqlite_path)) as conn,
+        transaction(conn, what="discarding the loads of an earlier build"),
+    ):
+        _restart_loads(conn, tables, run)
 
 
 def _record(name: str, unique_ids: list[str], run: RunSettings, source, tested: bool) -> MartBuild:
@@ -335,17 +345,22 @@ def _build_first_part(mart: marts.Mart, run: RunSettings, tables, parts) -> Mart
     interrupted run's build when still valid); its loads start when this step ends."""
     log = logger()
     with closing(open_source(run.target)) as source:
-        reused = _reuse(mart.model, [mart.unique_id], run, source)
+        earlier = _earlier_build(mart.model, run)
+        reused = _reuse(earlier, [mart.unique_id], run, source)
         if reused is not None:
             parts.all_built()
             return reused
-        _start_over(mart.model, [mart.unique_id], tables, run, source)
+        _start_over(earlier, [mart.unique_id], tables, run, source)
         ranges = build_parts.plan(run.manifest, mart.model, mart.unique_id, source)
         if not ranges:
-            log.info("Building %s in ClickHouse for as_of %s", mart.model, run.as_of)
-            outcome = marts.build(mart, run.as_of, run.target)
-            log.info("Built %s in %s", mart.model, _dbt_time(outcome))
-            built = _record(mart.model, [mart.unique_id], run, source, tested=False)
+            built = _build_whole(
+                mart.model,
+                [mart.unique_id],
+                run,
+                source,
+                lambda: marts.build(mart, run.as_of, run.target),
+                tested=False,
+            )
             parts.all_built()
             return built
         parts.plan(len(ranges))

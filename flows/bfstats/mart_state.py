@@ -20,7 +20,7 @@ import json
 
 from sqlglot import exp
 
-from bfstats.marts import lineage, parents
+from bfstats.marts import lineage, source_ids
 
 
 def _digest(value) -> str:
@@ -53,10 +53,8 @@ def relations(manifest, unique_ids: list[str], with_nodes: bool = True) -> list[
     tables, new parts), whose content the code fingerprint holds (dbt's checksum of each file)."""
     nodes, sources = manifest.nodes, manifest.sources
     found = {f"{nodes[uid].schema}.{nodes[uid].alias}" for uid in unique_ids if with_nodes}
-    for uid in lineage(nodes, unique_ids):
-        for parent in parents(nodes[uid]):
-            if parent in sources:
-                found.add(f"{sources[parent].schema}.{sources[parent].identifier}")
+    for uid in source_ids(manifest, unique_ids):
+        found.add(f"{sources[uid].schema}.{sources[uid].identifier}")
     return sorted(found)
 
 
@@ -95,13 +93,20 @@ def state_queries(relations: list[str]) -> list[tuple[str, str, dict]]:
     ]
 
 
-def fingerprint(manifest, unique_ids: list[str], dbt_vars: dict, source) -> dict:
-    """The fingerprint of the nodes (a mart, or the seeds) now; see the module's docstring."""
+def _data_digest(manifest, unique_ids: list[str], source, with_nodes: bool) -> str:
     states = [
         source.rows(name, sql, parameters)
-        for name, sql, parameters in state_queries(relations(manifest, unique_ids))
+        for name, sql, parameters in state_queries(relations(manifest, unique_ids, with_nodes))
     ]
-    return {"code": code_fingerprint(manifest, unique_ids, dbt_vars), "data": _digest(states)}
+    return _digest(states)
+
+
+def fingerprint(manifest, unique_ids: list[str], dbt_vars: dict, source) -> dict:
+    """The fingerprint of the nodes (a mart, or the seeds) now; see the module's docstring."""
+    return {
+        "code": code_fingerprint(manifest, unique_ids, dbt_vars),
+        "data": _data_digest(manifest, unique_ids, source, with_nodes=True),
+    }
 
 
 def partial_fingerprint(manifest, unique_ids: list[str], dbt_vars: dict, source) -> dict:
@@ -111,11 +116,9 @@ def partial_fingerprint(manifest, unique_ids: list[str], dbt_vars: dict, source)
     rows already loaded (the same code on the same data for the same as_of), so the loads go
     on from their checkpoints. It never equals a whole build's fingerprint, so a mart cut short
     is never reused."""
-    states = [
-        source.rows(name, sql, parameters)
-        for name, sql, parameters in state_queries(
-            relations(manifest, unique_ids, with_nodes=False)
-        )
-    ]
-    code = code_fingerprint(manifest, unique_ids, dbt_vars)
-    return {"partial": {"code": code, "sources": _digest(states)}}
+    return {
+        "partial": {
+            "code": code_fingerprint(manifest, unique_ids, dbt_vars),
+            "sources": _data_digest(manifest, unique_ids, source, with_nodes=False),
+        }
+    }

@@ -57,6 +57,14 @@ def lineage(nodes: dict, unique_ids: list[str]) -> set[str]:
     return seen
 
 
+def source_ids(manifest, unique_ids: list[str]) -> list[str]:
+    """The dbt sources (raw tables) the nodes read, directly or through other models."""
+    found = set()
+    for uid in lineage(manifest.nodes, unique_ids):
+        found.update(p for p in parents(manifest.nodes[uid]) if p in manifest.sources)
+    return sorted(found)
+
+
 def _ancestors(nodes: dict, unique_id: str) -> set[str]:
     return lineage(nodes, [unique_id]) - {unique_id}
 
