@@ -7,6 +7,7 @@ engine of their own run `bfstats` in a subprocess with other environment variabl
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -102,3 +103,25 @@ def clickhouse_server(tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def bfstats_log(caplog):
+    """`caplog` with what the project logs outside a run: `prefect.bfstats`, which Prefect's
+    logging configuration keeps from the root logger that `caplog` listens on. Prefect sets
+    that configuration up on first use, replacing the loggers' handlers: first use it here.
+    Records go to the handler of the test's current phase (pytest gives each phase its own)."""
+    from bfstats.progress import logger
+
+    logger()
+
+    class ToCaplog(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            caplog.handler.handle(record)
+
+    log, handler = logging.getLogger("prefect.bfstats"), ToCaplog()
+    log.addHandler(handler)
+    try:
+        yield caplog
+    finally:
+        log.removeHandler(handler)

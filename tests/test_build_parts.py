@@ -149,9 +149,9 @@ def test_the_raw_tables_index_cuts_the_mart_into_parts_of_about_equal_rows(index
     ]
 
 
-def test_an_index_that_cannot_be_read_builds_the_mart_whole(index_source, caplog):
+def test_an_index_that_cannot_be_read_builds_the_mart_whole(index_source, bfstats_log):
     manifest = _Manifest("parts_tests", "samples", "no_such_column")
     assert build_parts.plan(manifest, "mart", "model.bfstats.mart", index_source) == []
     assert "Building mart whole: the primary index of parts_tests.samples cannot be read" in (
-        caplog.text
+        bfstats_log.text
     )

@@ -41,6 +41,7 @@ from bfstats import (
     dbt_invoke,
     engine_priority,
     heartbeats,
+    load_order,
     loader,
     mart_state,
     marts,
@@ -571,20 +572,25 @@ def current_flow_run() -> tuple[str | None, int]:
     return flow_run.id, int(flow_run.run_count or 1)
 
 
+# The pipeline's lanes: dbt runs one invocation at a time, and SQLite has one writer per file.
+_CLICKHOUSE, _SQLITE = "ClickHouse builds and data tests", "SQLite loads and publishes"
+
+
 def plan_steps(
     plan: RunPlan, catalog: catalog_module.Catalog, run: RunSettings, retry: int
 ) -> tuple[Pipeline, dict[str, list[str]]]:
     """The run's steps and, per service, the steps whose ends decide its outcome."""
-    tables = [spec for service_plan in plan.to_load for spec in service_plan.service.tables]
+    loaded = [spec for service_plan in plan.to_load for spec in service_plan.service.tables]
+    tables = load_order.largest_first(run.manifest, loaded, run.target)
     builds = marts.plan_builds(catalog.manifest, tables)
     steps = Pipeline(name_suffix=retry_suffix(retry + 1))
     seeds = []
     if builds.seeds:
         seeds = [steps.add("build seeds", build_seeds, plan=builds, run=run)]
-    # One build after the other, in the order the tables load (ServerOnlineCounts, the largest,
-    # first): the SQLite lane starts as early as it can, and every later load finds its mart
-    # built while the previous table still loads.
-    previous_build: list[str] = []
+    # ClickHouse builds the largest mart first (each after what it reads) and tests each mart
+    # before it builds the next, so its publish is not held up by the next build; SQLite loads
+    # whichever table is built first and publishes a table before it loads the next. The writer
+    # starts as early as it can and the small marts build while the large ones load.
     built_step: dict[str, str] = {}  # model -> the step after which it is built whole
     for mart in builds.marts:
         upstream = [built_step[model] for model in mart.upstream]
@@ -592,7 +598,7 @@ def plan_steps(
             f"build {mart.model}",
             build_mart,
             needs=[*seeds, *upstream],
-            after=previous_build,
+            lane=_CLICKHOUSE,
             mart=mart,
             run=run,
             tables=tuple(spec for spec in tables if spec.model == mart.model),
@@ -601,56 +607,59 @@ def plan_steps(
             build = steps.add(
                 f"build {mart.model} (other parts)",
                 build_rest,
+                lane=_CLICKHOUSE,
                 mart=mart,
                 first=Result(build),
                 run=run,
             )
         built_step[mart.model] = build
-        previous_build = [build]
         steps.add(
             f"test {mart.model}",
             test_mart,
+            lane=_CLICKHOUSE,
             mart=mart,
             built=Result(build),
             run=run,
         )
-    service_steps: dict[str, list[str]] = {}
-    previous_load: list[str] = []
-    for service_plan in plan.to_load:
-        names = service_steps.setdefault(service_plan.service.name, [])
-        for spec in service_plan.service.tables:
-            mart = builds.mart(spec.model)
-            tests = [f"test {model}" for model in (*mart.upstream, mart.model)]
-            load = steps.add(
-                f"load {spec.sqlite_table}",
-                load_table,
-                needs=[f"build {spec.model}"],
-                after=previous_load,
-                spec=spec,
-                run=run,
-            )
-            publish = steps.add(
-                f"publish {spec.sqlite_table}",
-                publish_table,
-                needs=tests,
-                spec=spec,
-                staged=Result(load),
-                run=run,
-            )
-            check = steps.add(
-                f"check {spec.sqlite_table}",
-                check_table,
-                spec=spec,
-                published=Result(publish),
-                run=run,
-            )
-            built = list(dict.fromkeys([f"build {spec.model}", built_step[spec.model]]))
-            names += [*built, *tests, load, publish, check]
-            previous_load = [load]
+    service_of = {
+        spec.model: service_plan.service.name
+        for service_plan in plan.to_load
+        for spec in service_plan.service.tables
+    }
+    service_steps: dict[str, list[str]] = {p.service.name: [] for p in plan.to_load}
+    for spec in tables:
+        mart = builds.mart(spec.model)
+        tests = [f"test {model}" for model in (*mart.upstream, mart.model)]
+        load = steps.add(
+            f"load {spec.sqlite_table}",
+            load_table,
+            needs=[f"build {spec.model}"],
+            lane=_SQLITE,
+            spec=spec,
+            run=run,
+        )
+        publish = steps.add(
+            f"publish {spec.sqlite_table}",
+            publish_table,
+            needs=tests,
+            lane=_SQLITE,
+            spec=spec,
+            staged=Result(load),
+            run=run,
+        )
+        check = steps.add(
+            f"check {spec.sqlite_table}",
+            check_table,
+            spec=spec,
+            published=Result(publish),
+            run=run,
+        )
+        built = list(dict.fromkeys([f"build {spec.model}", built_step[spec.model]]))
+        service_steps[service_of[spec.model]] += [*built, *tests, load, publish, check]
     checks = [name for name in steps.names() if name.startswith("check ")]
     if len(checks) > 1:
         across = steps.add(
-            "check across tables", check_across_tables, after=checks, specs=tables, run=run
+            "check across tables", check_across_tables, after=checks, specs=loaded, run=run
         )
         for names in service_steps.values():
             names.append(across)

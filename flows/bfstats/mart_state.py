@@ -58,7 +58,7 @@ def relations(manifest, unique_ids: list[str], with_nodes: bool = True) -> list[
     return sorted(found)
 
 
-def _in_relations(database: str, table: str) -> exp.Expression:
+def in_relations(database: str, table: str) -> exp.Expression:
     relation = exp.func("concat", exp.column(database), exp.Literal.string("."), exp.column(table))
     kind = exp.DataType.build("Array(String)", dialect="clickhouse")
     return exp.func("has", exp.Placeholder(this="relations", kind=kind), relation)
@@ -71,7 +71,7 @@ def state_queries(relations: list[str]) -> list[tuple[str, str, dict]]:
     tables = (
         exp.select("database", "name", exp.func("toString", exp.column("uuid")), "total_rows")
         .from_(exp.table_("tables", db="system"))
-        .where(_in_relations("database", "name"))
+        .where(in_relations("database", "name"))
         .order_by("database", "name")
     )
     parts = (
@@ -83,7 +83,7 @@ def state_queries(relations: list[str]) -> list[tuple[str, str, dict]]:
             exp.func("max", exp.column("modification_time")),
         )
         .from_(exp.table_("parts", db="system"))
-        .where(exp.and_(exp.column("active"), _in_relations("database", "table")))
+        .where(exp.and_(exp.column("active"), in_relations("database", "table")))
         .group_by("database", "table")
         .order_by("database", "table")
     )

@@ -32,7 +32,7 @@ class BuildPlan:
     seeds: tuple[str, ...]  # seed names to load (with their own tests) before any mart
     seed_ids: tuple[str, ...]
     seed_tests: tuple[str, ...]
-    marts: tuple[Mart, ...]  # in build order: the tables' load order, each after what it reads
+    marts: tuple[Mart, ...]  # in build order: the tables given, each after what it reads
 
     def mart(self, model: str) -> Mart:
         for mart in self.marts:

@@ -4,6 +4,11 @@ A step names the steps whose results it needs (`needs`: they must have completed
 it merely comes after (`after`: they must have ended, however). Steps run in Prefect's thread
 pool, so ClickHouse work of one mart and the SQLite load of another overlap.
 
+A step may also belong to a lane (`lane`): a lane runs one step at a time, and when it frees up
+it takes the first step in declaration order whose inputs are ready. Unlike a chain of `after`,
+a lane never waits for a step whose inputs are not ready while another one could run: the SQLite
+loads take whichever mart is built first.
+
 Prefect would also start a task handed a failed future, only to park it as `NotReady` under a
 random name. Here a step whose inputs failed is never submitted: it is recorded as skipped, with
 the reason, and its task run does not exist.
@@ -49,6 +54,7 @@ class _Step:
     kwargs: dict
     needs: tuple[str, ...]
     after: tuple[str, ...]
+    lane: str | None = None
     outcome: Outcome = field(default_factory=Outcome)
     future: object = None
     submitted_at: float = 0.0
@@ -66,9 +72,11 @@ class Pipeline:
         *,
         needs: tuple[str, ...] | list[str] = (),
         after: tuple[str, ...] | list[str] = (),
+        lane: str | None = None,
         **kwargs,
     ) -> str:
-        """Declare a step: `task(**kwargs)` with `Result(step)` values replaced by results."""
+        """Declare a step: `task(**kwargs)` with `Result(step)` values replaced by results.
+        Steps of one `lane` run one at a time, the earliest declared of the ready ones first."""
         if name in self._steps:
             raise ValueError(f"step {name!r} declared twice")
         needs = tuple(needs) + tuple(
@@ -77,7 +85,9 @@ class Pipeline:
         for other in (*needs, *after):
             if other not in self._steps:
                 raise ValueError(f"step {name!r} needs {other!r}, which is not declared before it")
-        self._steps[name] = _Step(name, task, kwargs, tuple(dict.fromkeys(needs)), tuple(after))
+        self._steps[name] = _Step(
+            name, task, kwargs, tuple(dict.fromkeys(needs)), tuple(after), lane
+        )
         return name
 
     def names(self) -> list[str]:
@@ -96,15 +106,18 @@ class Pipeline:
         still running (their outcomes stay empty)."""
         waiting = dict(self._steps)
         running: dict[concurrent.futures.Future, _Step] = {}
+        busy_lanes: set[str] = set()
         while waiting or running:
             for step in list(waiting.values()):
                 ready = self._ready(step)
-                if ready is None:
+                if ready is None or (ready and step.lane in busy_lanes):
                     continue
                 del waiting[step.name]
                 if ready and not should_stop():
                     self._submit(step)
                     running[step.future.wrapped_future] = step
+                    if step.lane is not None:
+                        busy_lanes.add(step.lane)
                 else:
                     if not ready:
                         cause = self._cause(step)
@@ -123,6 +136,7 @@ class Pipeline:
             )
             for wrapped in done:
                 step = running.pop(wrapped)
+                busy_lanes.discard(step.lane)
                 step.outcome = self._outcome(step)
                 if on_end:
                     on_end(step.name, step.outcome)
