@@ -60,7 +60,7 @@ def test_a_mart_in_parts_then_the_largest_come_first_and_the_never_built_last_in
     models = ["never_a", "small", "big", "never_b", "parted", "medium"]
     tables = [_table(model) for model in models]
     manifest = _Manifest("order_tests", models, in_parts=("parted",))
-    ordered = load_order.largest_first(manifest, tables, sized_marts)
+    ordered = load_order.arrange(manifest, tables, sized_marts)
     assert [spec.model for spec in ordered] == [
         "parted",
         "big",
@@ -70,9 +70,9 @@ def test_a_mart_in_parts_then_the_largest_come_first_and_the_never_built_last_in
         "never_b",
     ]
     assert (
-        "Building and loading in this order (largest first, by the rows of the last build): "
-        "Parted (built in parts), Big (300 rows), Medium (40 rows), Small (10 rows), "
-        "Never_A (never built), Never_B (never built)"
+        "Building and loading in this order: Parted (built in parts), "
+        "Big (300 rows at its last build), Medium (40 rows at its last build), "
+        "Small (10 rows at its last build), Never_A (never built), Never_B (never built)"
     ) in bfstats_log.text
 
 
@@ -84,7 +84,7 @@ def test_sizes_that_cannot_be_read_keep_the_catalogs_order(sized_marts, monkeypa
     models = ["small", "big", "parted", "medium"]
     tables = [_table(model) for model in models]
     manifest = _Manifest("order_tests", models, in_parts=("parted",))
-    ordered = load_order.largest_first(manifest, tables, sized_marts)
+    ordered = load_order.arrange(manifest, tables, sized_marts)
     assert [spec.model for spec in ordered] == ["parted", "small", "big", "medium"]
     assert (
         "Building and loading in the catalog's order, a mart built in parts first: the sizes "

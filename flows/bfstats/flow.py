@@ -581,7 +581,7 @@ def plan_steps(
 ) -> tuple[Pipeline, dict[str, list[str]]]:
     """The run's steps and, per service, the steps whose ends decide its outcome."""
     loaded = [spec for service_plan in plan.to_load for spec in service_plan.service.tables]
-    tables = load_order.largest_first(run.manifest, loaded, run.target)
+    tables = load_order.arrange(run.manifest, loaded, run.target)
     builds = marts.plan_builds(catalog.manifest, tables)
     steps = Pipeline(name_suffix=retry_suffix(retry + 1))
     seeds = []

@@ -57,31 +57,21 @@ def rows_last_built(manifest, tables: list[TableSpec], source) -> dict[str, int]
     }
 
 
-def largest_first(manifest, tables: list[TableSpec], target) -> list[TableSpec]:
+def arrange(manifest, tables: list[TableSpec], target) -> list[TableSpec]:
     """`tables` in the order to build and load them: those whose mart builds in parts, then the
     largest (by the rows of their mart's last build), then the never built, each group in the
     order given."""
-    log = logger()
     if len(tables) < 2:
         return list(tables)
     in_parts = set(models_in_parts(manifest))
-    try:
-        with closing(open_source(target)) as source:
-            rows = rows_last_built(manifest, tables, source)
-    except Exception as error:  # an optimisation only: any order is right
-        first_line = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        log.info(
-            "Building and loading in the catalog's order, a mart built in parts first: the "
-            "sizes of the marts cannot be read (%s)",
-            first_line,
-        )
-        rows = {}
+    sizes = _sizes(manifest, tables, target)
+    rows = sizes or {}
 
     def described(spec: TableSpec) -> str:
         if spec.model in in_parts:
             return f"{spec.sqlite_table} (built in parts)"
         if spec.model in rows:
-            return f"{spec.sqlite_table} ({rows[spec.model]:,} rows)"
+            return f"{spec.sqlite_table} ({rows[spec.model]:,} rows at its last build)"
         return f"{spec.sqlite_table} (never built)"
 
     ordered = sorted(
@@ -92,9 +82,24 @@ def largest_first(manifest, tables: list[TableSpec], target) -> list[TableSpec]:
             -rows.get(spec.model, 0),
         ),
     )
-    if rows:
-        log.info(
-            "Building and loading in this order (largest first, by the rows of the last build): %s",
+    if sizes is not None:
+        logger().info(
+            "Building and loading in this order: %s",
             ", ".join(described(spec) for spec in ordered),
         )
     return ordered
+
+
+def _sizes(manifest, tables: list[TableSpec], target) -> dict[str, int] | None:
+    """`rows_last_built`, or None (logged) when ClickHouse cannot tell."""
+    try:
+        with closing(open_source(target)) as source:
+            return rows_last_built(manifest, tables, source)
+    except Exception as error:  # an optimisation only: any order is right
+        first_line = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        logger().info(
+            "Building and loading in the catalog's order, a mart built in parts first: the "
+            "sizes of the marts cannot be read (%s)",
+            first_line,
+        )
+        return None
