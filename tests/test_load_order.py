@@ -70,7 +70,7 @@ def test_a_mart_in_parts_then_the_largest_come_first_and_the_never_built_last_in
         "never_b",
     ]
     assert (
-        "Building and loading in this order: Parted (built in parts), "
+        "Order of the builds and loads: Parted (built in parts), "
         "Big (300 rows at its last build), Medium (40 rows at its last build), "
         "Small (10 rows at its last build), Never_A (never built), Never_B (never built)"
     ) in bfstats_log.text
@@ -87,6 +87,6 @@ def test_sizes_that_cannot_be_read_keep_the_catalogs_order(sized_marts, monkeypa
     ordered = load_order.arrange(manifest, tables, sized_marts)
     assert [spec.model for spec in ordered] == ["parted", "small", "big", "medium"]
     assert (
-        "Building and loading in the catalog's order, a mart built in parts first: the sizes "
-        "of the marts cannot be read (ClickHouse server at 127.0.0.1:1 is unreachable)"
+        "The sizes of the marts cannot be read (ClickHouse server at 127.0.0.1:1 is "
+        "unreachable): the builds and loads go in the catalog's order, a mart built in parts first"
     ) in bfstats_log.text

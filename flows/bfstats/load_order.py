@@ -84,7 +84,7 @@ def arrange(manifest, tables: list[TableSpec], target) -> list[TableSpec]:
     )
     if sizes is not None:
         logger().info(
-            "Building and loading in this order: %s",
+            "Order of the builds and loads: %s",
             ", ".join(described(spec) for spec in ordered),
         )
     return ordered
@@ -98,8 +98,8 @@ def _sizes(manifest, tables: list[TableSpec], target) -> dict[str, int] | None:
     except Exception as error:  # an optimisation only: any order is right
         first_line = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         logger().info(
-            "Building and loading in the catalog's order, a mart built in parts first: the "
-            "sizes of the marts cannot be read (%s)",
+            "The sizes of the marts cannot be read (%s): the builds and loads go in the "
+            "catalog's order, a mart built in parts first",
             first_line,
         )
         return None
