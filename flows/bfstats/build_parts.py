@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from bfstats.catalog import node_meta
-from bfstats.errors import BfstatsError
+from bfstats.errors import BfstatsError, first_line
 from bfstats.progress import logger
 
 META_KEY = "build_in_parts"
@@ -125,7 +125,7 @@ def plan(manifest, model: str, unique_id: str, source) -> list[Part]:
             model,
             raw.schema,
             raw.identifier,
-            str(error).splitlines()[0][:200],
+            first_line(error),
         )
         return []
     parts = ranges([row[0] for row in rows if row[0] is not None], wanted.parts)

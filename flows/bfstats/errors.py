@@ -12,6 +12,13 @@ import signal
 RUN_IN_PROGRESS_EXIT_CODE = 75
 
 
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The first line of an error's message (its type's name when it has none), for a log line
+    that says why an optimisation was skipped."""
+    lines = str(error).splitlines()
+    return lines[0][:limit] if lines else type(error).__name__
+
+
 class BfstatsError(Exception):
     """A failure bfstats can explain; `exit_code` is what the CLI exits with."""
 

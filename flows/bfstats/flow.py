@@ -621,11 +621,6 @@ def plan_steps(
             built=Result(build),
             run=run,
         )
-    service_of = {
-        spec.model: service_plan.service.name
-        for service_plan in plan.to_load
-        for spec in service_plan.service.tables
-    }
     service_steps: dict[str, list[str]] = {p.service.name: [] for p in plan.to_load}
     for spec in tables:
         mart = builds.mart(spec.model)
@@ -655,7 +650,7 @@ def plan_steps(
             run=run,
         )
         built = list(dict.fromkeys([f"build {spec.model}", built_step[spec.model]]))
-        service_steps[service_of[spec.model]] += [*built, *tests, load, publish, check]
+        service_steps[spec.service] += [*built, *tests, load, publish, check]
     checks = [name for name in steps.names() if name.startswith("check ")]
     if len(checks) > 1:
         across = steps.add(

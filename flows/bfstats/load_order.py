@@ -27,6 +27,7 @@ from sqlglot import exp
 from bfstats.build_parts import models_in_parts
 from bfstats.catalog import TableSpec
 from bfstats.clickhouse_source import open_source
+from bfstats.errors import first_line
 from bfstats.mart_state import in_relations
 from bfstats.progress import logger
 
@@ -43,7 +44,8 @@ def rows_query(relations: list[str]) -> tuple[str, dict]:
 
 
 def rows_last_built(manifest, tables: list[TableSpec], source) -> dict[str, int]:
-    """model -> rows of its table in ClickHouse now, for the tables' marts that exist."""
+    """model -> rows of its table in ClickHouse now, for the tables' marts that exist (the
+    query reads only their relations)."""
     relation_of = {}
     for spec in tables:
         node = manifest.nodes[spec.unique_id]
@@ -53,7 +55,7 @@ def rows_last_built(manifest, tables: list[TableSpec], source) -> dict[str, int]
     return {
         relation_of[f"{database}.{name}"]: int(rows)
         for database, name, rows in found
-        if rows is not None and f"{database}.{name}" in relation_of
+        if rows is not None
     }
 
 
@@ -96,10 +98,9 @@ def _sizes(manifest, tables: list[TableSpec], target) -> dict[str, int] | None:
         with closing(open_source(target)) as source:
             return rows_last_built(manifest, tables, source)
     except Exception as error:  # an optimisation only: any order is right
-        first_line = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         logger().info(
             "The sizes of the marts cannot be read (%s): the builds and loads go in the "
             "catalog's order, a mart built in parts first",
-            first_line,
+            first_line(error),
         )
         return None
